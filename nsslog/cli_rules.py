@@ -1,0 +1,53 @@
+"""`nsslog rules`: list the rules, and check rule files with their examples."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nsslog.cli import ExitStatus, fail, make_console
+
+
+@click.group(invoke_without_command=True)
+@click.option("--rules", "rule_dirs", multiple=True, type=click.Path(file_okay=False),
+              help="Folder of extra rule files to list with the built-in ones. Repeatable.")
+@click.pass_context
+def rules(ctx, rule_dirs):
+    """List the rules: id, severity and title."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    from rich.table import Table
+
+    from nsslog.rules import RuleError, load_rules
+
+    try:
+        loaded = load_rules(tuple(rule_dirs))
+    except RuleError as error:
+        fail(str(error))
+
+    table = Table("id", "severity", "title", box=None, show_edge=False)
+    for rule in sorted(loaded, key=lambda item: item.id):
+        table.add_row(rule.id, rule.severity, rule.title)
+    make_console("auto").print(table)
+
+
+@rules.command("check")
+@click.argument("folder", required=False, type=click.Path(file_okay=False))
+def check(folder):
+    """Validate the rule files of FOLDER (default: the built-in rules) and run their examples."""
+    from nsslog.checks import check_folder
+    from nsslog.rules import builtin_rules_dir
+
+    path = Path(folder) if folder else builtin_rules_dir()
+    loaded, problems = check_folder(path)
+    for problem in problems:
+        click.echo(problem, err=True)
+
+    examples = sum(len(rule.examples) for rule in loaded)
+    if problems:
+        click.echo(f"{len(problems)} problems in {path} ({len(loaded)} rules loaded).", err=True)
+        sys.exit(ExitStatus.ERROR)
+    click.echo(f"{len(loaded)} rules and {examples} examples in {path}: all good.")

@@ -1,0 +1,292 @@
+"""Match records against rules and aggregate them into findings.
+
+``Analysis`` is incremental: feed it lines one by one (batch mode and follow mode use the
+same object) and ask for a report at any time. It also keeps the line accounting: every
+line fed is counted as parsed, continuation or unparsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from nsslog.parser import LEVEL_RANK, LineKind, Record, parse_line, parse_time
+from nsslog.report import Evidence, Finding, Report, Summary
+from nsslog.rules import SEVERITY_RANK, Matcher, Rule
+
+GENERIC_RULE = "nss-code"
+MAX_EVIDENCE = 6
+REGEX_TIMEOUT = 0.25
+
+_ERROR_RANK = LEVEL_RANK["error"]
+_WARN_RANK = LEVEL_RANK["warn"]
+
+
+@dataclass
+class _FindingState:
+    """Mutable aggregate behind one finding while lines are still arriving."""
+
+    rule: Rule | None
+    code: int | None
+    severity: str
+    count: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    codes: dict[int, None] = field(default_factory=dict)
+    evidence: list[Record] = field(default_factory=list)
+
+
+@dataclass
+class _FileState:
+    name: str
+    after_record: bool = False
+
+
+class Analysis:
+    """Incremental analysis of one or more error_logs with one set of rules."""
+
+    def __init__(self, rules: Iterable[Rule], max_evidence: int = MAX_EVIDENCE):
+        self.rules = list(rules)
+        self.max_evidence = max_evidence
+        self.lines = 0
+        self.counts = {kind: 0 for kind in LineKind}
+        self.files: list[str] = []
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+        self.first_time: str | None = None
+        self.last_time: str | None = None
+        self._findings: dict[tuple[str, int | None], _FindingState] = {}
+        self._file_state: dict[str, _FileState] = {}
+        self._timed_out: set[str] = set()
+        # Last record matching each sequence step, by rule id, step and connection.
+        self._steps: dict[tuple[str, int], dict[tuple, Record]] = {}
+
+    # -- feeding -------------------------------------------------------------------
+
+    def start_file(self, name: str) -> None:
+        """Register an input; lines fed under this name continue its accounting."""
+        if name not in self._file_state:
+            self._file_state[name] = _FileState(name)
+            self.files.append(name)
+
+    def add_error(self, message: str) -> None:
+        """Record an input error to report in the summary (the exit status becomes 2)."""
+        self.errors.append(message)
+
+    def feed(self, file: str, line_number: int, text: str) -> list[tuple[str, int | None]]:
+        """Classify and analyse one decoded line; return the keys of findings it changed."""
+        self.start_file(file)
+        state = self._file_state[file]
+        self.lines += 1
+
+        record = parse_line(text, file, line_number)
+        if record is None:
+            kind = LineKind.CONTINUATION if state.after_record else LineKind.UNPARSED
+            self.counts[kind] += 1
+            return []
+
+        self.counts[LineKind.RECORD] += 1
+        state.after_record = True
+        if record.time:
+            if self.first_time is None:
+                self.first_time = record.time
+            self.last_time = record.time
+        return self.analyse(record)
+
+    def analyse(self, record: Record) -> list[tuple[str, int | None]]:
+        """Match one record against the rules; return the keys of findings it changed."""
+        self._remember_steps(record)
+
+        for rule in self.rules:
+            if not self._matches(rule, rule.match, record):
+                continue
+            earlier = self._sequence_records(rule, record)
+            if earlier is None:
+                continue
+            return [self._add(rule, None, rule.severity, record, earlier)]
+
+        if record.codes:
+            code = record.codes[0]
+            return [self._add(None, code, _generic_severity(record), record, [])]
+        return []
+
+    # -- matching ------------------------------------------------------------------
+
+    def _matches(self, rule: Rule, matcher: Matcher, record: Record) -> bool:
+        if matcher.codes and matcher.codes.isdisjoint(record.codes):
+            return False
+        if matcher.ah and record.ah not in matcher.ah:
+            return False
+        if matcher.levels and record.level not in matcher.levels:
+            return False
+        if matcher.min_level is not None:
+            rank = LEVEL_RANK.get(record.level or "", None)
+            if rank is None or rank > matcher.min_level:
+                return False
+        if matcher.modules is not None and (record.module or "") not in matcher.modules:
+            return False
+        if matcher.source is not None and not self._search(rule, matcher.source, record.source or ""):
+            return False
+        if matcher.message is not None and not self._search(rule, matcher.message, record.message):
+            return False
+        return True
+
+    def _search(self, rule: Rule, pattern, text: str) -> bool:
+        try:
+            return pattern.search(text, timeout=REGEX_TIMEOUT) is not None
+        except TimeoutError:
+            if rule.id not in self._timed_out:
+                self._timed_out.add(rule.id)
+                self.warnings.append(
+                    f'rule "{rule.id}" ({rule.path}): regular expression took more than '
+                    f"{REGEX_TIMEOUT} s on a line and was skipped there; simplify the pattern"
+                )
+            return False
+
+    def _remember_steps(self, record: Record) -> None:
+        for rule in self.rules:
+            for index, step in enumerate(rule.sequence):
+                if self._matches(rule, step, record):
+                    self._steps.setdefault((rule.id, index), {})[_connection(record)] = record
+
+    def _sequence_records(self, rule: Rule, record: Record) -> list[Record] | None:
+        """Return the earlier records that satisfy the rule's sequence, or None."""
+        earlier = []
+        for index, step in enumerate(rule.sequence):
+            seen = self._steps.get((rule.id, index), {}).get(_connection(record))
+            if seen is None or seen is record or not _within(seen, record, step.window):
+                return None
+            earlier.append(seen)
+        return earlier
+
+    # -- aggregation ---------------------------------------------------------------
+
+    def _add(self, rule, code, severity, record, earlier) -> tuple[str, int | None]:
+        key = (rule.id if rule else GENERIC_RULE, None if rule else code)
+        state = self._findings.get(key)
+        if state is None:
+            state = self._findings[key] = _FindingState(rule, code, severity)
+
+        state.count += 1
+        for item in record.codes:
+            state.codes[item] = None
+
+        when = record.timestamp
+        if when is not None:
+            if state.first_seen is None or when < state.first_seen:
+                state.first_seen = when
+            if state.last_seen is None or when > state.last_seen:
+                state.last_seen = when
+
+        room = self.max_evidence - len(state.evidence)
+        if room > 0:
+            group = [item for item in earlier if item not in state.evidence] + [record]
+            state.evidence.extend(group[:room])
+        return key
+
+    # -- results -------------------------------------------------------------------
+
+    def finding(self, key: tuple[str, int | None]) -> Finding:
+        """Return a snapshot of one finding."""
+        return _freeze(self._findings[key])
+
+    def report(self) -> Report:
+        """Return the findings so far, most severe and most frequent first."""
+        findings = sorted(
+            (_freeze(state) for state in self._findings.values()),
+            key=lambda finding: (SEVERITY_RANK[finding.severity], -finding.count, finding.rule),
+        )
+        summary = Summary(
+            files=tuple(self.files),
+            lines=self.lines,
+            parsed=self.counts[LineKind.RECORD],
+            continuation=self.counts[LineKind.CONTINUATION],
+            unparsed=self.counts[LineKind.UNPARSED],
+            first_time=_iso_time(self.first_time),
+            last_time=_iso_time(self.last_time),
+            errors=tuple(self.errors),
+            warnings=tuple(self.warnings),
+        )
+        return Report(summary=summary, findings=tuple(findings))
+
+
+def _iso_time(text: str | None) -> str | None:
+    if text is None:
+        return None
+    when = parse_time(text)
+    return when.isoformat() if when else text
+
+
+def _connection(record: Record) -> tuple:
+    # httpd 2.2 writes no pid: the nearest earlier record of the same file stands in.
+    return (record.file, record.pid, record.tid)
+
+
+def _within(earlier: Record, later: Record, window: float) -> bool:
+    start, end = earlier.timestamp, later.timestamp
+    if start is None or end is None:
+        return True
+    return 0 <= (end - start).total_seconds() <= window
+
+
+def _generic_severity(record: Record) -> str:
+    rank = LEVEL_RANK.get(record.level or "", None)
+    if rank is None or rank <= _ERROR_RANK:
+        return "error" if rank is not None else "warning"
+    if rank == _WARN_RANK:
+        return "warning"
+    return "info"
+
+
+def _freeze(state: _FindingState) -> Finding:
+    from nsslog import codes as code_table
+
+    rule = state.rule
+    codes = tuple((code, _code_name(code_table, code)) for code in state.codes)
+    evidence = tuple(Evidence(record.file, record.line, record.text) for record in state.evidence)
+    common = dict(
+        severity=state.severity,
+        count=state.count,
+        first_seen=state.first_seen.isoformat() if state.first_seen else None,
+        last_seen=state.last_seen.isoformat() if state.last_seen else None,
+        codes=codes,
+        evidence=evidence,
+    )
+
+    if rule is not None:
+        return Finding(
+            rule=rule.id, title=rule.title, cause=rule.cause, fix=rule.fix,
+            references=rule.references, known_problems=rule.known_problems, **common,
+        )
+    return _generic_finding(code_table, state.code, common)
+
+
+def _code_name(code_table, code: int) -> str:
+    info = code_table.lookup(code)
+    return info.name if info else "unknown"
+
+
+def _generic_finding(code_table, code: int, common: dict) -> Finding:
+    from nsslog.rules import Fix
+
+    info = code_table.lookup(code)
+    if info is None:
+        family = code_table.family_of(code) or "NSS"
+        title = f"Unknown {family} error {code}"
+        cause = (
+            f"{code} lies in the {family} error range but is not in nsslog's table; it may come "
+            "from a newer NSS release."
+        )
+        fix_text = "Look the code up with `nsslog explain` on a host with a current NSS."
+    else:
+        title = f"NSS error {info.name} ({code})"
+        cause = info.summary
+        if info.causes:
+            cause += " Likely causes: " + "; ".join(info.causes)
+        fix_text = info.fix or "No rule covers this message yet; the code's explanation is all nsslog knows."
+
+    return Finding(
+        rule=GENERIC_RULE, title=title, cause=cause, fix=Fix(text=fix_text),
+        references=(), known_problems="", **common,
+    )

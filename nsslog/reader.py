@@ -1,0 +1,141 @@
+"""Read error_log files and standard input as lines of bytes, without losing any byte.
+
+Files ending in .gz, .bz2 or .xz are decompressed on the fly. Lines end at LF, CRLF or a
+lone CR. Bytes are decoded as UTF-8 with ``surrogateescape``, so an invalid byte survives
+as a lone surrogate and can be shown later in the escaped form ``\\xHH``.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import stat
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from nsslog.parser import parse_line
+
+CHUNK_SIZE = 1 << 20
+STDIN_NAME = "<stdin>"
+
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+class InputError(Exception):
+    """An input that cannot be read; the message names the file and the reason."""
+
+    def __init__(self, file: str, reason: str):
+        super().__init__(f"{file}: {reason}")
+        self.file = file
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    """One input: a path, or standard input when path is "-"."""
+
+    path: str
+
+    @property
+    def name(self) -> str:
+        return STDIN_NAME if self.path == "-" else self.path
+
+
+def decode(data: bytes) -> str:
+    """Decode log bytes as UTF-8, keeping invalid bytes as lone surrogates."""
+    return data.decode("utf-8", "surrogateescape")
+
+
+def open_input(path: str) -> BinaryIO:
+    """Open a file, a compressed file or standard input ("-") for binary reading."""
+    if path == "-":
+        return sys.stdin.buffer
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise InputError(path, "file not found; check the path") from None
+    except PermissionError:
+        raise InputError(path, "permission denied; run as a user who can read it") from None
+    except OSError as error:
+        raise InputError(path, error.strerror or str(error)) from None
+
+    if stat.S_ISDIR(mode):
+        raise InputError(path, "is a directory; name the log files inside it")
+
+    opener = _OPENERS.get(os.path.splitext(path)[1].lower(), open)
+    try:
+        return opener(path, "rb")
+    except PermissionError:
+        raise InputError(path, "permission denied; run as a user who can read it") from None
+    except OSError as error:
+        raise InputError(path, error.strerror or str(error)) from None
+
+
+def iter_lines(stream: BinaryIO, name: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield the lines of a binary stream without their line endings.
+
+    A final line without a line ending is yielded too. Decompression errors become an
+    InputError naming the file, after every line read before the error was yielded.
+    """
+    pending = b""
+    while True:
+        try:
+            chunk = stream.read(chunk_size)
+        except (OSError, EOFError, lzma.LZMAError) as error:
+            if pending:
+                yield pending
+            raise InputError(name, f"read failed: {error}") from None
+
+        if not chunk:
+            break
+
+        data = pending + chunk
+        # A CR at the end of a chunk may be the first half of a CRLF: keep it for later.
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
+        if cut < 0:
+            pending = data
+            continue
+
+        yield from data[: cut + 1].splitlines()
+        pending = data[cut + 1:]
+
+    if pending:
+        yield from pending.splitlines()
+
+
+def peek_first_time(path: str, max_bytes: int = 65536) -> str | None:
+    """Return the time of the first parsable record in the first bytes of a file."""
+    try:
+        with open_input(path) as stream:
+            head = stream.read(max_bytes)
+    except (InputError, OSError, EOFError, lzma.LZMAError):
+        return None
+
+    for raw in head.splitlines()[:200]:
+        record = parse_line(decode(raw))
+        if record is not None and record.timestamp is not None:
+            return record.timestamp.isoformat()
+    return None
+
+
+def order_by_time(paths: list[str]) -> list[str]:
+    """Sort files by the time of their first record, oldest first.
+
+    Rotated sets (error_log, error_log-20240101.gz, ...) are then read in the order they
+    were written. Standard input and files without a readable time keep their place after
+    the dated ones, in the order given.
+    """
+    dated = []
+    undated = []
+    for index, path in enumerate(paths):
+        first = None if path == "-" else peek_first_time(path)
+        if first is None:
+            undated.append(path)
+        else:
+            dated.append((first, index, path))
+    return [path for _, _, path in sorted(dated)] + undated

@@ -1,0 +1,129 @@
+"""The diagnosis report and its JSON form.
+
+JSON output is always valid UTF-8: a byte of the log that was not valid UTF-8 appears in
+strings as the four characters ``\\xHH`` (a backslash, x and two lower-case hex digits), the
+form httpd itself uses for escaped bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from nsslog.rules import Fix
+
+SCHEMA = "nsslog/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One log line behind a finding."""
+
+    file: str
+    line: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A diagnosed problem: the rule, how often and when, what to do, and the evidence."""
+
+    rule: str
+    title: str
+    severity: str
+    count: int
+    first_seen: str | None
+    last_seen: str | None
+    codes: tuple[tuple[int, str], ...]
+    cause: str
+    fix: Fix
+    references: tuple[str, ...]
+    known_problems: str
+    evidence: tuple[Evidence, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What was read: files, line accounting, time span, input errors and warnings."""
+
+    files: tuple[str, ...]
+    lines: int
+    parsed: int
+    continuation: int
+    unparsed: int
+    first_time: str | None
+    last_time: str | None
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The summary and the findings, most severe first."""
+
+    summary: Summary
+    findings: tuple[Finding, ...]
+
+
+def escape_undecodable(text: str) -> str:
+    """Replace each lone surrogate (an undecodable byte) with the text ``\\xHH``."""
+    if text.isascii():
+        return text
+    return "".join(
+        f"\\x{ord(char) - 0xDC00:02x}" if 0xDC80 <= ord(char) <= 0xDCFF else char for char in text
+    )
+
+
+def finding_to_dict(finding: Finding) -> dict:
+    """Return the JSON object of one finding."""
+    return {
+        "rule": finding.rule,
+        "title": finding.title,
+        "severity": finding.severity,
+        "count": finding.count,
+        "first_seen": finding.first_seen,
+        "last_seen": finding.last_seen,
+        "codes": [{"code": code, "name": name} for code, name in finding.codes],
+        "cause": finding.cause,
+        "fix": {
+            "directives": list(finding.fix.directives),
+            "where": finding.fix.where,
+            "commands": list(finding.fix.commands),
+            "text": finding.fix.text,
+        },
+        "references": list(finding.references),
+        "known_problems": finding.known_problems,
+        "evidence": [
+            {"file": escape_undecodable(item.file), "line": item.line, "text": escape_undecodable(item.text)}
+            for item in finding.evidence
+        ],
+    }
+
+
+def summary_to_dict(summary: Summary) -> dict:
+    """Return the JSON object of the summary."""
+    return {
+        "files": [escape_undecodable(name) for name in summary.files],
+        "lines": summary.lines,
+        "parsed": summary.parsed,
+        "continuation": summary.continuation,
+        "unparsed": summary.unparsed,
+        "first_time": summary.first_time,
+        "last_time": summary.last_time,
+        "errors": [escape_undecodable(message) for message in summary.errors],
+        "warnings": [escape_undecodable(message) for message in summary.warnings],
+    }
+
+
+def report_to_dict(report: Report) -> dict:
+    """Return the JSON object of a whole report."""
+    return {
+        "schema": SCHEMA,
+        "summary": summary_to_dict(report.summary),
+        "findings": [finding_to_dict(finding) for finding in report.findings],
+    }
+
+
+def report_to_json(report: Report) -> str:
+    """Serialise a report as JSON text (ASCII-safe escapes for control characters)."""
+    return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False)
