@@ -18,6 +18,7 @@ from nsslog.rules import SEVERITY_RANK, Matcher, Rule
 GENERIC_RULE = "nss-code"
 MAX_EVIDENCE = 6
 REGEX_TIMEOUT = 0.25
+FOLLOW_UP_WINDOW = 1.0
 
 _ERROR_RANK = LEVEL_RANK["error"]
 _WARN_RANK = LEVEL_RANK["warn"]
@@ -59,8 +60,13 @@ class Analysis:
         self._findings: dict[tuple[str, int | None], _FindingState] = {}
         self._file_state: dict[str, _FileState] = {}
         self._timed_out: set[str] = set()
+        self._sequence_rules = [rule for rule in self.rules if rule.sequence]
         # Last record matching each sequence step, by rule id, step and connection.
         self._steps: dict[tuple[str, int], dict[tuple, Record]] = {}
+        # The finding that counted each stored sequence-step record, by (file, line).
+        self._owner: dict[tuple[str, int], tuple[str, int | None]] = {}
+        # The finding most recently changed by each connection, with the record that did it.
+        self._last_finding: dict[tuple, tuple[tuple[str, int | None], Record]] = {}
 
     # -- feeding -------------------------------------------------------------------
 
@@ -96,20 +102,77 @@ class Analysis:
 
     def analyse(self, record: Record) -> list[tuple[str, int | None]]:
         """Match one record against the rules; return the keys of findings it changed."""
-        self._remember_steps(record)
+        step_rules = self._remember_steps(record)
 
+        changed = self._join_previous(record)
+        if changed is None:
+            changed = self._match_rules(record)
+
+        key = changed[0] if changed else None
+        if key is not None:
+            self._last_finding[_connection(record)] = (key, record)
+            if step_rules:
+                self._owner[(record.file, record.line)] = key
+        return changed
+
+    def _match_rules(self, record: Record) -> list[tuple[str, int | None]]:
         for rule in self.rules:
             if not self._matches(rule, rule.match, record):
                 continue
             earlier = self._sequence_records(rule, record)
             if earlier is None:
                 continue
-            return [self._add(rule, None, rule.severity, record, earlier)]
+            key = _key(rule, None)
+            changed = [key, *self._take_over(earlier, key)]
+            self._add(rule, None, rule.severity, record, earlier)
+            return changed
 
         if record.codes:
             code = record.codes[0]
             return [self._add(None, code, _generic_severity(record), record, [])]
         return []
+
+    def _join_previous(self, record: Record) -> list[tuple[str, int | None]] | None:
+        """Attach a code line to the finding its context line just opened.
+
+        mod_nss writes ``SSL Library Error: <code> <text>`` right after the line that gives
+        its context, in the same process and thread. The pair is one event, so the code
+        line becomes evidence of the same finding without being counted again.
+        """
+        if not record.codes or not record.message.startswith("SSL Library Error"):
+            return None
+
+        previous = self._last_finding.get(_connection(record))
+        if previous is None:
+            return None
+        key, context = previous
+        state = self._findings.get(key)
+        if state is None or not set(record.codes) <= set(state.codes):
+            return None
+        if not _within(context, record, FOLLOW_UP_WINDOW):
+            return None
+
+        if len(state.evidence) < self.max_evidence:
+            state.evidence.append(record)
+        return [key]
+
+    def _take_over(self, earlier: list[Record], key) -> list[tuple[str, int | None]]:
+        """Move sequence records out of the findings they were first counted in."""
+        changed = []
+        for record in earlier:
+            owner = self._owner.get((record.file, record.line))
+            if owner is None or owner == key or owner not in self._findings:
+                continue
+
+            state = self._findings[owner]
+            state.count -= 1
+            if record in state.evidence:
+                state.evidence.remove(record)
+            if state.count <= 0:
+                del self._findings[owner]
+            self._owner[(record.file, record.line)] = key
+            changed.append(owner)
+        return changed
 
     # -- matching ------------------------------------------------------------------
 
@@ -144,11 +207,20 @@ class Analysis:
                 )
             return False
 
-    def _remember_steps(self, record: Record) -> None:
-        for rule in self.rules:
+    def _remember_steps(self, record: Record) -> bool:
+        """Store the record under every sequence step it matches; tell whether any did."""
+        matched = False
+        for rule in self._sequence_rules:
             for index, step in enumerate(rule.sequence):
-                if self._matches(rule, step, record):
-                    self._steps.setdefault((rule.id, index), {})[_connection(record)] = record
+                if not self._matches(rule, step, record):
+                    continue
+                slot = self._steps.setdefault((rule.id, index), {})
+                replaced = slot.get(_connection(record))
+                if replaced is not None:
+                    self._owner.pop((replaced.file, replaced.line), None)
+                slot[_connection(record)] = record
+                matched = True
+        return matched
 
     def _sequence_records(self, rule: Rule, record: Record) -> list[Record] | None:
         """Return the earlier records that satisfy the rule's sequence, or None."""
@@ -163,14 +235,15 @@ class Analysis:
     # -- aggregation ---------------------------------------------------------------
 
     def _add(self, rule, code, severity, record, earlier) -> tuple[str, int | None]:
-        key = (rule.id if rule else GENERIC_RULE, None if rule else code)
+        key = _key(rule, code)
         state = self._findings.get(key)
         if state is None:
             state = self._findings[key] = _FindingState(rule, code, severity)
 
         state.count += 1
-        for item in record.codes:
-            state.codes[item] = None
+        for item in (*earlier, record):
+            for number in item.codes:
+                state.codes[number] = None
 
         when = record.timestamp
         if when is not None:
@@ -211,6 +284,10 @@ class Analysis:
         return Report(summary=summary, findings=tuple(findings))
 
 
+def _key(rule: Rule | None, code: int | None) -> tuple[str, int | None]:
+    return (rule.id, None) if rule else (GENERIC_RULE, code)
+
+
 def _iso_time(text: str | None) -> str | None:
     if text is None:
         return None
@@ -219,7 +296,7 @@ def _iso_time(text: str | None) -> str | None:
 
 
 def _connection(record: Record) -> tuple:
-    # httpd 2.2 writes no pid: the nearest earlier record of the same file stands in.
+    # httpd 2.2 writes no pid, so the nearest earlier record of the same file is used.
     return (record.file, record.pid, record.tid)
 
 

@@ -1,6 +1,6 @@
 """Tokenize Apache httpd error_log lines into records.
 
-The parser knows the layouts httpd writes without a custom ErrorLogFormat:
+The parser reads the layouts httpd writes without a custom ErrorLogFormat:
 
 - httpd 2.2: ``[ctime] [level] [file.c(N): ][[client IP] ][(status)text: ]message``
 - httpd 2.4: ``[ctime.usec] [module:level] [pid P[:tid T]] [file.c(N): ][(status)text: ]
@@ -29,9 +29,6 @@ LEVELS = (
     "trace1", "trace2", "trace3", "trace4", "trace5", "trace6", "trace7", "trace8",
 )
 LEVEL_RANK = {name: rank for rank, name in enumerate(LEVELS)}
-
-# Words some syslog and journal forwarders write for the same levels.
-LEVEL_ALIASES = {"warning": "warn", "err": "error", "critical": "crit", "emergency": "emerg"}
 
 _LEVEL = r"(?P<level>emerg|alert|crit|error|warn|notice|info|debug|trace[1-8])"
 
@@ -95,7 +92,7 @@ _CODE_NAME = re.compile(r"\b(?:(?:PR|SEC|SSL|MOZILLA_PKIX)_ERROR_[A-Z0-9_]+|PR_[
 
 
 class LineKind(Enum):
-    """How a physical line was classified."""
+    """Classification of a physical line."""
 
     RECORD = "parsed"
     CONTINUATION = "continuation"
@@ -288,7 +285,7 @@ def parse_time(text: str) -> datetime | None:
     """Parse any time field the layouts carry; None when it is not a valid time.
 
     The zone is dropped: httpd writes local time, and comparing records only needs the
-    wall-clock order within one log. Syslog times carry no year; 1900 stands in for it.
+    wall-clock order within one log. Syslog times carry no year, so the year 1900 is used.
     """
     iso = _ISO_TIME.match(text)
     if iso:

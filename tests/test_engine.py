@@ -1,0 +1,197 @@
+"""Engine tests: rule matching, sequences, aggregation and generic code findings."""
+
+from pathlib import Path
+
+from nsslog.engine import GENERIC_RULE, Analysis
+from nsslog.rules import build_rule
+
+
+def make_rule(rule_id="test-rule", severity="error", match=None, sequence=None, priority=0):
+    data = {
+        "title": f"title of {rule_id}",
+        "severity": severity,
+        "priority": priority,
+        "cause": "cause text",
+        "match": match or {"message": "boom"},
+        "fix": {"directives": ["Directive on"], "text": "fix text"},
+        "examples": {"match": ["x"], "no_match": ["y"]},
+    }
+    if sequence:
+        data["sequence"] = sequence
+    return build_rule(data, rule_id, f"{rule_id}.toml")
+
+
+def feed_all(analysis, lines, file="error_log"):
+    for number, line in enumerate(lines, 1):
+        analysis.feed(file, number, line)
+    return analysis.report()
+
+
+def line24(time, pid, level, message, module=""):
+    return f"[Fri Dec 04 19:32:{time} 2026] [{module}:{level}] [pid {pid}:tid {pid}] {message}"
+
+
+def test_matching_lines_aggregate_into_one_finding():
+    rule = make_rule(match={"message": "boom"})
+    report = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "error", "boom one"),
+        line24("41.000001", 2, "error", "quiet"),
+        line24("42.500000", 1, "error", "boom two"),
+    ])
+
+    assert len(report.findings) == 1
+    finding = report.findings[0]
+    assert finding.count == 2
+    assert finding.first_seen == "2026-12-04T19:32:40.000001"
+    assert finding.last_seen == "2026-12-04T19:32:42.500000"
+    assert [item.line for item in finding.evidence] == [1, 3]
+
+
+def test_match_keys_combine_with_and():
+    rule = make_rule(match={"message": "boom", "levels": ["error"], "modules": [""]})
+    report = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "warn", "boom"),
+        line24("40.000002", 1, "error", "boom", module="ssl"),
+    ])
+
+    assert report.findings == ()
+
+
+def test_min_level_excludes_debug():
+    rule = make_rule(match={"message": "boom", "min_level": "warn"})
+    report = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "debug", "boom"),
+        line24("40.000002", 1, "crit", "boom"),
+    ])
+
+    assert report.findings[0].count == 1
+
+
+def test_sequence_needs_same_connection():
+    rule = make_rule(match={"message": "failed"}, sequence=[{"message": "context", "window": 2.0}])
+    report = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "debug", "context"),
+        line24("40.500000", 2, "debug", "failed"),
+    ])
+
+    assert report.findings == ()
+
+
+def test_sequence_window_is_enforced():
+    rule = make_rule(match={"message": "failed"}, sequence=[{"message": "context", "window": 2.0}])
+    report = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "debug", "context"),
+        line24("43.000000", 1, "debug", "failed"),
+    ])
+
+    assert report.findings == ()
+
+
+def test_sequence_records_become_evidence():
+    rule = make_rule(match={"message": "failed"}, sequence=[{"message": "context"}])
+    report = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "debug", "context"),
+        line24("40.000002", 1, "info", "unrelated"),
+        line24("40.000003", 1, "debug", "failed"),
+    ])
+
+    assert [item.line for item in report.findings[0].evidence] == [1, 3]
+
+
+def test_sequence_in_httpd22_uses_nearest_record():
+    rule = make_rule(match={"message": "failed"}, sequence=[{"message": "context"}])
+    report = feed_all(Analysis([rule]), [
+        "[Fri Mar 30 11:43:54 2012] [debug] context",
+        "[Fri Mar 30 11:43:55 2012] [debug] failed",
+    ])
+
+    assert report.findings[0].count == 1
+
+
+def test_sequence_rule_is_tried_before_plain_rule():
+    specific = make_rule("a-specific", match={"message": "failed"}, sequence=[{"message": "context"}])
+    plain = make_rule("b-plain", match={"message": "failed"})
+    report = feed_all(Analysis([plain, specific][::-1]), [
+        line24("40.000001", 1, "debug", "context"),
+        line24("40.000002", 1, "debug", "failed"),
+        line24("50.000002", 2, "debug", "failed"),
+    ])
+
+    rules = {finding.rule: finding.count for finding in report.findings}
+    assert rules == {"a-specific": 1, "b-plain": 1}
+
+
+def test_uncovered_code_gives_generic_finding():
+    report = feed_all(Analysis([]), [
+        line24("40.000001", 1, "error", "SSL Library Error: -8181 Certificate has expired"),
+    ])
+
+    finding = report.findings[0]
+    assert finding.rule == GENERIC_RULE
+    assert finding.codes == ((-8181, "SEC_ERROR_EXPIRED_CERTIFICATE"),)
+    assert "SEC_ERROR_EXPIRED_CERTIFICATE" in finding.title
+    assert finding.severity == "error"
+    assert finding.cause
+
+
+def test_generic_findings_are_kept_per_code():
+    report = feed_all(Analysis([]), [
+        line24("40.000001", 1, "error", "SSL Library Error: -8181 Certificate has expired"),
+        line24("40.000002", 1, "error", "SSL Library Error: -8179 unknown issuer"),
+        line24("40.000003", 1, "error", "SSL Library Error: -8181 Certificate has expired"),
+    ])
+
+    counts = sorted((finding.codes[0][0], finding.count) for finding in report.findings)
+    assert counts == [(-8181, 2), (-8179, 1)]
+
+
+def test_unknown_code_in_family_range():
+    report = feed_all(Analysis([]), [
+        line24("40.000001", 1, "error", "SSL Library Error: -12001 Unknown"),
+    ])
+
+    finding = report.findings[0]
+    assert finding.codes == ((-12001, "unknown"),)
+    assert "SSL" in finding.title
+    assert "newer NSS" in finding.cause
+
+
+def test_findings_sorted_by_severity_then_count():
+    rules = [
+        make_rule("r-info", "info", match={"message": "note"}),
+        make_rule("r-warn", "warning", match={"message": "careful"}),
+        make_rule("r-error", "error", match={"message": "broken"}),
+    ]
+    report = feed_all(Analysis(rules), [
+        line24("40.000001", 1, "info", "note"),
+        line24("40.000002", 1, "info", "note"),
+        line24("40.000003", 1, "warn", "careful"),
+        line24("40.000004", 1, "error", "broken"),
+    ])
+
+    assert [finding.rule for finding in report.findings] == ["r-error", "r-warn", "r-info"]
+
+
+def test_evidence_is_capped():
+    rule = make_rule(match={"message": "boom"})
+    analysis = Analysis([rule], max_evidence=3)
+    report = feed_all(analysis, [line24(f"40.00000{n}", 1, "error", "boom") for n in range(1, 9)])
+
+    assert report.findings[0].count == 8
+    assert len(report.findings[0].evidence) == 3
+
+
+def test_seed_lines_give_one_finding_with_both_fixes():
+    from nsslog.rules import load_rules
+
+    seed = Path(__file__).parent / "data" / "seed-renegotiation-2.2.log"
+    report = feed_all(Analysis(load_rules()), seed.read_text().splitlines())
+
+    assert len(report.findings) == 1
+    finding = report.findings[0]
+    assert finding.rule == "nss-renegotiation-refused"
+    assert finding.codes == ((-12176, "SSL_ERROR_RENEGOTIATION_NOT_ALLOWED"),)
+    assert "NSSRenegotiation on" in finding.fix.directives
+    assert "NSSRequireSafeNegotiation on" in finding.fix.directives
+    assert "virtual host" in finding.fix.text.lower()
+    assert "TLS 1.3" in finding.fix.text
