@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import re
 
-from rich.console import Console, Group
-from rich.padding import Padding
+from rich.console import Console
 from rich.text import Text
 
 from nsslog.report import Finding, Report, Summary
@@ -100,12 +99,21 @@ def render_finding(finding: Finding, console: Console) -> None:
     if finding.known_problems:
         body.append(Text("Known problems: ", style="bold") + Text(finding.known_problems))
     body.append(Text("Evidence:", style="bold"))
-    console.print(Padding(Group(*body), (0, 0, 0, 2), expand=False))
+    for item in body:
+        print_indented(item, console)
 
     # Evidence lines are printed whole, without wrapping, so they can be copied and searched.
     for item in finding.evidence:
         line = Text(f"    {printable(item.file)}:{item.line}  ", style="dim") + Text(printable(item.text))
         console.print(line, soft_wrap=True)
+
+
+def print_indented(text: Text, console: Console, indent: int = 2) -> None:
+    """Print text wrapped to the console width, every line indented, with no padding."""
+    width = max(20, console.width - indent)
+    for line in text.wrap(console, width):
+        line.rstrip()
+        console.print(Text(" " * indent) + line if line.plain else Text(), soft_wrap=True)
 
 
 def _fix_lines(finding: Finding) -> list[Text]:
