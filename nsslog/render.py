@@ -83,11 +83,12 @@ def render_summary(summary: Summary, console: Console) -> None:
 def render_finding(finding: Finding, console: Console) -> None:
     """Print one finding: title, count and time, codes, cause, fix and evidence."""
     style = SEVERITY_STYLES.get(finding.severity, "bold")
-    console.print(
+    heading = (
         Text(f"{finding.severity.upper()} ", style=style)
         + Text(finding.title, style="bold")
         + Text(f"  [{finding.rule}]", style="dim")
     )
+    print_indented(heading, console, indent=0)
 
     seen = "once" if finding.count == 1 else f"{finding.count} times"
     body = [Text(f"Seen {seen}" + (f", {_span(finding.first_seen, finding.last_seen)}" if finding.first_seen else ""))]
