@@ -61,6 +61,7 @@ class Analysis:
         self._file_state: dict[str, _FileState] = {}
         self._timed_out: set[str] = set()
         self._sequence_rules = [rule for rule in self.rules if rule.sequence]
+        self._plain_rules = [rule for rule in self.rules if not rule.sequence]
         # Last record matching each sequence step, by rule id, step and connection.
         self._steps: dict[tuple[str, int], dict[tuple, Record]] = {}
         # The finding that counted each stored sequence-step record, by (file, line).
@@ -101,22 +102,30 @@ class Analysis:
         return self.analyse(record)
 
     def analyse(self, record: Record) -> list[tuple[str, int | None]]:
-        """Match one record against the rules; return the keys of findings it changed."""
+        """Match one record against the rules; return the keys of findings it changed.
+
+        Sequence rules are tried first, then the code-line join, then the other rules, and
+        last the generic finding for an uncovered NSS code.
+        """
         step_rules = self._remember_steps(record)
 
-        changed = self._join_previous(record)
-        if changed is None:
-            changed = self._match_rules(record)
+        changed = self._match_rules(record, self._sequence_rules)
+        if not changed:
+            changed = self._join_previous(record)
+        if not changed:
+            changed = self._match_rules(record, self._plain_rules)
+        if not changed and record.codes:
+            code = record.codes[0]
+            changed = [self._add(None, code, _generic_severity(record), record, [])]
 
-        key = changed[0] if changed else None
-        if key is not None:
-            self._last_finding[_connection(record)] = (key, record)
+        if changed:
+            self._last_finding[_connection(record)] = (changed[0], record)
             if step_rules:
-                self._owner[(record.file, record.line)] = key
+                self._owner[(record.file, record.line)] = changed[0]
         return changed
 
-    def _match_rules(self, record: Record) -> list[tuple[str, int | None]]:
-        for rule in self.rules:
+    def _match_rules(self, record: Record, rules: list[Rule]) -> list[tuple[str, int | None]]:
+        for rule in rules:
             if not self._matches(rule, rule.match, record):
                 continue
             earlier = self._sequence_records(rule, record)
@@ -126,32 +135,32 @@ class Analysis:
             changed = [key, *self._take_over(earlier, key)]
             self._add(rule, None, rule.severity, record, earlier)
             return changed
-
-        if record.codes:
-            code = record.codes[0]
-            return [self._add(None, code, _generic_severity(record), record, [])]
         return []
 
-    def _join_previous(self, record: Record) -> list[tuple[str, int | None]] | None:
+    def _join_previous(self, record: Record) -> list[tuple[str, int | None]]:
         """Attach a code line to the finding its context line just opened.
 
         mod_nss writes ``SSL Library Error: <code> <text>`` right after the line that gives
         its context, in the same process and thread. The pair is one event, so the code
-        line becomes evidence of the same finding without being counted again.
+        line becomes evidence of the same finding without being counted again. It joins
+        when that finding already carries the code, or carries no code at all because the
+        context line had none.
         """
         if not record.codes or not record.message.startswith("SSL Library Error"):
-            return None
+            return []
 
         previous = self._last_finding.get(_connection(record))
         if previous is None:
-            return None
+            return []
         key, context = previous
         state = self._findings.get(key)
-        if state is None or not set(record.codes) <= set(state.codes):
-            return None
-        if not _within(context, record, FOLLOW_UP_WINDOW):
-            return None
+        if state is None or not _within(context, record, FOLLOW_UP_WINDOW):
+            return []
+        if state.codes and not set(record.codes) <= set(state.codes):
+            return []
 
+        for number in record.codes:
+            state.codes[number] = None
         if len(state.evidence) < self.max_evidence:
             state.evidence.append(record)
         return [key]

@@ -126,8 +126,8 @@ def load_rules(extra_dirs: tuple[str, ...] = ()) -> list[Rule]:
 
 
 def order_rules(rules) -> list[Rule]:
-    """Sort rules in the order they are tried: priority, sequence rules first, then id."""
-    return sorted(rules, key=lambda rule: (-rule.priority, not rule.sequence, rule.id))
+    """Sort rules in the order they are tried: sequence rules first, then priority, then id."""
+    return sorted(rules, key=lambda rule: (not rule.sequence, -rule.priority, rule.id))
 
 
 def load_folder(folder: Path) -> list[Rule]:

@@ -195,3 +195,39 @@ def test_seed_lines_give_one_finding_with_both_fixes():
     assert "NSSRequireSafeNegotiation on" in finding.fix.directives
     assert "virtual host" in finding.fix.text.lower()
     assert "TLS 1.3" in finding.fix.text
+
+
+def test_code_line_joins_context_without_code():
+    rule = make_rule("nss-slot", match={"message": "^Slot not found"})
+    report = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "error", "Slot not found"),
+        line24("40.000002", 1, "error", "SSL Library Error: -8127 Unable to find the token"),
+    ])
+
+    assert [finding.rule for finding in report.findings] == ["nss-slot"]
+    assert report.findings[0].count == 1
+    assert report.findings[0].codes[0][0] == -8127
+    assert [item.line for item in report.findings[0].evidence] == [1, 2]
+
+
+def test_code_line_of_other_connection_stays_apart():
+    rule = make_rule("nss-slot", match={"message": "^Slot not found"})
+    report = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "error", "Slot not found"),
+        line24("40.000002", 2, "error", "SSL Library Error: -8127 Unable to find the token"),
+    ])
+
+    assert sorted(finding.rule for finding in report.findings) == ["nss-code", "nss-slot"]
+
+
+def test_sequence_takes_over_earlier_finding():
+    bare = make_rule("nss-bare", match={"codes": [-8181]})
+    context = make_rule("nss-context", match={"message": "^Unable to verify"},
+                        sequence=[{"message": "^SSL Library Error: -8181"}])
+    report = feed_all(Analysis([bare, context]), [
+        line24("40.000001", 1, "error", "SSL Library Error: -8181 Certificate has expired"),
+        line24("40.000002", 1, "error", "Unable to verify certificate 'Server-Cert'."),
+    ])
+
+    assert [finding.rule for finding in report.findings] == ["nss-context"]
+    assert report.findings[0].count == 1
