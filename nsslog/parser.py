@@ -43,9 +43,9 @@ _TIME = (
 # client are accepted: 2.4 writes the status first, 2.2 the client first.
 _STATUS = r"\((?P<{0}>-?\d+|EAI -?\d+|OS -?\d+|os 0x[0-9a-fA-F]{{8}})\)(?P<{1}>[^:\n]*): "
 _TAIL = (
-    r"(?:\[pid (?P<pid>\d+)(?::tid (?P<tid>\d+))?\] )?"
+    r"(?:\[pid (?P<pid>\d{1,10})(?::tid (?P<tid>\d{1,20}))?\] )?"
     r"(?:\[[A-Za-z]:[^\]\n]*\] )*"
-    r"(?: *(?P<source>[\w.+-]+\.[a-z]{1,3})\((?P<source_line>\d+)\): )?"
+    r"(?: *(?P<source>[\w.+-]+\.[a-z]{1,3})\((?P<source_line>\d{1,9})\): )?"
     r"(?:" + _STATUS.format("status", "status_text") + r")?"
     r"(?:\[(?P<peer_kind>client|remote) (?P<peer>[^\]\n]+)\] )?"
     r"(?:" + _STATUS.format("status2", "status_text2") + r")?"
@@ -63,7 +63,7 @@ _SYSLOG_PAYLOAD = re.compile(r"\[(?:(?P<module>[\w.-]*):)?" + _LEVEL + r"\] " + 
 _SYSLOG_PREFIX = re.compile(
     r"(?P<time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,6})?"
     r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[+-]\d\d:?\d\d|Z)?)"
-    r" (?P<host>\S+) (?P<ident>[^\s\[:]+)(?:\[(?P<ident_pid>\d+)\])?: (?P<rest>.*)",
+    r" (?P<host>\S+) (?P<ident>[^\s\[:]+)(?:\[(?P<ident_pid>\d{1,10})\])?: (?P<rest>.*)",
     re.DOTALL,
 )
 
