@@ -13,6 +13,7 @@ import lzma
 import os
 import stat
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -82,11 +83,14 @@ def iter_lines(stream: BinaryIO, name: str, chunk_size: int = CHUNK_SIZE) -> Ite
     A final line without a line ending is yielded too. Decompression errors become an
     InputError naming the file, after every line read before the error was yielded.
     """
+    # read1 decompresses at most one buffer of input per call, so a damaged compressed
+    # file loses only the data of that buffer, not a whole chunk.
+    read = getattr(stream, "read1", stream.read)
     pending = b""
     while True:
         try:
-            chunk = stream.read(chunk_size)
-        except (OSError, EOFError, lzma.LZMAError) as error:
+            chunk = read(chunk_size)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
             if pending:
                 yield pending
             raise InputError(name, f"read failed: {error}") from None
@@ -113,7 +117,7 @@ def peek_first_time(path: str, max_bytes: int = 65536) -> str | None:
     try:
         with open_input(path) as stream:
             head = stream.read(max_bytes)
-    except (InputError, OSError, EOFError, lzma.LZMAError):
+    except (InputError, OSError, EOFError, lzma.LZMAError, zlib.error):
         return None
 
     for raw in head.splitlines()[:200]:

@@ -62,51 +62,55 @@ def render_report(report: Report, console: Console, show_info: bool = True) -> N
 def render_summary(summary: Summary, console: Console) -> None:
     """Print which files were read, the line accounting and the time span."""
     files = ", ".join(printable(name) for name in summary.files) or "none"
-    console.print(Text("Files: ", style="bold") + Text(files))
-    console.print(
-        Text("Lines: ", style="bold")
-        + Text(
-            f"{summary.lines} read: {summary.parsed} parsed, {summary.continuation} continuation, "
-            f"{summary.unparsed} unparsed"
-        )
-    )
+    console.print(_labelled("Files: ", files))
+    console.print(_labelled(
+        "Lines: ",
+        f"{summary.lines} read: {summary.parsed} parsed, {summary.continuation} continuation, "
+        f"{summary.unparsed} unparsed",
+    ))
     if summary.first_time:
-        span = _span(summary.first_time, summary.last_time)
-        console.print(Text("Time span: ", style="bold") + Text(span))
+        console.print(_labelled("Time span: ", _span(summary.first_time, summary.last_time)))
     for message in summary.errors:
-        console.print(Text("Input error: ", style="bold red") + safe(message))
+        console.print(_labelled("Input error: ", printable(message), "bold red"))
     for message in summary.warnings:
-        console.print(Text("Warning: ", style="bold yellow") + safe(message))
+        console.print(_labelled("Warning: ", printable(message), "bold yellow"))
     console.print()
 
 
 def render_finding(finding: Finding, console: Console) -> None:
     """Print one finding: title, count and time, codes, cause, fix and evidence."""
     style = SEVERITY_STYLES.get(finding.severity, "bold")
-    heading = (
-        Text(f"{finding.severity.upper()} ", style=style)
-        + Text(finding.title, style="bold")
-        + Text(f"  [{finding.rule}]", style="dim")
+    heading = Text.assemble(
+        (f"{finding.severity.upper()} ", style),
+        (finding.title, "bold"),
+        (f"  [{finding.rule}]", "dim"),
     )
     print_indented(heading, console, indent=0)
 
     seen = "once" if finding.count == 1 else f"{finding.count} times"
-    body = [Text(f"Seen {seen}" + (f", {_span(finding.first_seen, finding.last_seen)}" if finding.first_seen else ""))]
+    if finding.first_seen:
+        seen += ", " + _span(finding.first_seen, finding.last_seen)
+    body = [Text(f"Seen {seen}")]
     if finding.codes:
         names = ", ".join(f"{code} {name}" for code, name in finding.codes)
-        body.append(Text("Codes: ", style="bold") + Text(names))
-    body.append(Text("Cause: ", style="bold") + Text(finding.cause))
+        body.append(_labelled("Codes: ", names))
+    body.append(_labelled("Cause: ", finding.cause))
     body.extend(_fix_lines(finding))
     if finding.known_problems:
-        body.append(Text("Known problems: ", style="bold") + Text(finding.known_problems))
+        body.append(_labelled("Known problems: ", finding.known_problems))
     body.append(Text("Evidence:", style="bold"))
     for item in body:
         print_indented(item, console)
 
     # Evidence lines are printed whole, without wrapping, so they can be copied and searched.
     for item in finding.evidence:
-        line = Text(f"    {printable(item.file)}:{item.line}  ", style="dim") + Text(printable(item.text))
+        line = Text.assemble((f"    {printable(item.file)}:{item.line}  ", "dim"), printable(item.text))
         console.print(line, soft_wrap=True)
+
+
+def _labelled(label: str, text: str, style: str = "bold") -> Text:
+    # Text.assemble styles the label alone; adding Texts would spread the label's style.
+    return Text.assemble((label, style), text)
 
 
 def print_indented(text: Text, console: Console, indent: int = 2) -> None:
@@ -127,7 +131,7 @@ def _fix_lines(finding: Finding) -> list[Text]:
         lines.append(Text(f"    $ {command}", style="green"))
     lines.append(Text(fix.text))
     if finding.references:
-        lines.append(Text("References: ", style="bold") + Text(", ".join(finding.references)))
+        lines.append(_labelled("References: ", ", ".join(finding.references)))
     return lines
 
 

@@ -8,11 +8,14 @@ form httpd itself uses for escaped bytes.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from nsslog.rules import Fix
 
 SCHEMA = "nsslog/1"
+
+_C1_CONTROLS = re.compile("[\x7f-\x9f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +127,16 @@ def report_to_dict(report: Report) -> dict:
     }
 
 
+def dumps_json(data, indent: int | None = 2) -> str:
+    """Serialise to JSON text in which no character can act on a terminal.
+
+    json.dumps escapes the C0 controls; DEL and the C1 controls are legal in JSON strings,
+    but a terminal may act on them (U+009B is a CSI), so they are escaped too.
+    """
+    text = json.dumps(data, indent=indent, ensure_ascii=False)
+    return _C1_CONTROLS.sub(lambda match: f"\\u{ord(match.group(0)):04x}", text)
+
+
 def report_to_json(report: Report) -> str:
-    """Serialise a report as JSON text (ASCII-safe escapes for control characters)."""
-    return json.dumps(report_to_dict(report), indent=2, ensure_ascii=False)
+    """Serialise a whole report as JSON text."""
+    return dumps_json(report_to_dict(report))
