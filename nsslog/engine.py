@@ -19,6 +19,8 @@ GENERIC_RULE = "nss-code"
 MAX_EVIDENCE = 6
 REGEX_TIMEOUT = 0.25
 FOLLOW_UP_WINDOW = 1.0
+# Timeouts after which a rule is switched off, so one bad regex cannot stall a big log.
+MAX_TIMEOUTS = 3
 
 _ERROR_RANK = LEVEL_RANK["error"]
 _WARN_RANK = LEVEL_RANK["warn"]
@@ -59,7 +61,8 @@ class Analysis:
         self.last_time: str | None = None
         self._findings: dict[tuple[str, int | None], _FindingState] = {}
         self._file_state: dict[str, _FileState] = {}
-        self._timed_out: set[str] = set()
+        self._timeouts: dict[str, int] = {}
+        self._disabled: set[str] = set()
         self._sequence_rules = [rule for rule in self.rules if rule.sequence]
         self._plain_rules = [rule for rule in self.rules if not rule.sequence]
         # Last record matching each sequence step, by rule id, step and connection.
@@ -205,16 +208,28 @@ class Analysis:
         return True
 
     def _search(self, rule: Rule, pattern, text: str) -> bool:
+        if rule.id in self._disabled:
+            return False
         try:
             return pattern.search(text, timeout=REGEX_TIMEOUT) is not None
         except TimeoutError:
-            if rule.id not in self._timed_out:
-                self._timed_out.add(rule.id)
-                self.warnings.append(
-                    f'rule "{rule.id}" ({rule.path}): regular expression took more than '
-                    f"{REGEX_TIMEOUT} s on a line and was skipped there; simplify the pattern"
-                )
+            self._note_timeout(rule)
             return False
+
+    def _note_timeout(self, rule: Rule) -> None:
+        """Warn once about a rule whose regex timed out; disable it after repeated timeouts."""
+        count = self._timeouts[rule.id] = self._timeouts.get(rule.id, 0) + 1
+        if count == 1:
+            self.warnings.append(
+                f'rule "{rule.id}" ({rule.path}): regular expression timed out after '
+                f"{REGEX_TIMEOUT} s on a line and did not match it; simplify the pattern"
+            )
+        if count == MAX_TIMEOUTS:
+            self._disabled.add(rule.id)
+            self.warnings.append(
+                f'rule "{rule.id}" ({rule.path}): disabled for the rest of the run after '
+                f"{MAX_TIMEOUTS} regular expression timeouts; its findings may be missing"
+            )
 
     def _remember_steps(self, record: Record) -> bool:
         """Store the record under every sequence step it matches; tell whether any did."""

@@ -170,12 +170,12 @@ CATASTROPHIC_RULE = VALID_RULE.replace("'^a+$'", "'^(a+)+$'")
 SLOW_LINE = "[Fri Mar 30 11:43:54 2012] [error] " + "a" * 100_000 + "b\n"
 
 
-def _slow_run(tmp_path: Path) -> tuple[subprocess.CompletedProcess, float]:
+def _slow_run(tmp_path: Path, slow_lines: int = 2) -> tuple[subprocess.CompletedProcess, float]:
     folder = tmp_path / "rules"
     folder.mkdir()
     (folder / "catastrophic.toml").write_text(CATASTROPHIC_RULE, encoding="utf-8")
     log = tmp_path / "error_log"
-    log.write_text(SLOW_LINE * 3 + SEED_LOG.read_text(encoding="utf-8"), encoding="utf-8")
+    log.write_text(SLOW_LINE * slow_lines + SEED_LOG.read_text(encoding="utf-8"), encoding="utf-8")
 
     started = time.monotonic()
     result = run("--format", "json", "--rules", folder, log)
@@ -186,7 +186,7 @@ def test_slow_regex_finishes(tmp_path):
     result, elapsed = _slow_run(tmp_path)
 
     assert result.returncode == 1
-    # Three lines at the engine's limit of 0.25 s each, plus start-up.
+    # Two lines at the engine's limit of 0.25 s each, plus start-up.
     assert elapsed < 20
 
 
@@ -202,7 +202,18 @@ def test_slow_regex_rest_analysed(tmp_path):
     result, _ = _slow_run(tmp_path)
     report = json.loads(result.stdout)
 
-    assert report["summary"]["lines"] == 7
+    assert report["summary"]["lines"] == 6
+    assert "nss-renegotiation-refused" in {finding["rule"] for finding in report["findings"]}
+
+
+def test_slow_regex_disabled_after_repeats(tmp_path):
+    result, _ = _slow_run(tmp_path, slow_lines=5)
+    report = json.loads(result.stdout)
+    warnings = report["summary"]["warnings"]
+
+    assert len(warnings) == 2
+    assert "disabled for the rest of the run" in warnings[1]
+    assert report["summary"]["lines"] == 9
     assert "nss-renegotiation-refused" in {finding["rule"] for finding in report["findings"]}
 
 
