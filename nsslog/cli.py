@@ -74,7 +74,15 @@ def fail(message: str) -> None:
     sys.exit(ExitStatus.ERROR)
 
 
+class AnalyzeCommand(click.Command):
+    """The default command; its usage line reads `nsslog ...`, as users type it."""
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage("nsslog", " ".join(self.collect_usage_pieces(ctx)))
+
+
 @click.command(
+    cls=AnalyzeCommand,
     epilog=(
         "Other commands: 'nsslog explain CODE' explains an NSS error code, 'nsslog rules' "
         "lists the rules, 'nsslog rules check DIR' tests rule files of your own. "
@@ -82,7 +90,8 @@ def fail(message: str) -> None:
         "2 usage, input or rule-file error."
     ),
 )
-@click.argument("files", nargs=-1, type=click.Path(dir_okay=True, allow_dash=True, readable=False))
+@click.argument("files", nargs=-1, metavar="[FILE]...",
+                type=click.Path(dir_okay=True, allow_dash=True, readable=False))
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "jsonl"]), default="text",
               show_default=True,
               help="Report format. jsonl prints one JSON object per event; in follow mode, text "
@@ -100,12 +109,12 @@ def fail(message: str) -> None:
 @click.option("--redact", is_flag=True,
               help="Replace client addresses, host names, e-mail addresses, certificate subjects, "
                    "issuers and serial numbers with placeholders such as <ip-1>.")
-@click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of internal errors.")
+@click.option("--debug", is_flag=True, help="Show the traceback of an internal error instead of a one-line message.")
 @click.version_option(__version__, "--version", prog_name="nsslog", message="%(prog)s %(version)s")
 def analyze(files, output_format, color, fail_on, rule_dirs, keep_order, follow, from_start, redact, debug):
     """Read error_log FILEs (or standard input) and report TLS problems with cause and fix.
 
-    FILE may be '-' for standard input, and may end in .gz, .bz2 or .xz.
+    FILE may be '-' for standard input; gzip, bzip2 and xz data are decompressed.
     """
     if from_start and not follow:
         raise click.UsageError("--from-start only applies with --follow (-f)")

@@ -28,10 +28,18 @@ def rules(ctx, rule_dirs):
     except RuleError as error:
         fail(str(error))
 
+    ordered = sorted(loaded, key=lambda item: item.id)
+    console = make_console("auto")
+    if not console.is_terminal:
+        # One tab-separated line per rule, so that grep and cut work on piped output.
+        for rule in ordered:
+            click.echo(f"{rule.id}\t{rule.severity}\t{rule.title}")
+        return
+
     table = Table("id", "severity", "title", box=None, show_edge=False)
-    for rule in sorted(loaded, key=lambda item: item.id):
+    for rule in ordered:
         table.add_row(rule.id, rule.severity, rule.title)
-    make_console("auto").print(table)
+    console.print(table)
 
 
 @rules.command("check")
@@ -43,11 +51,18 @@ def check(folder):
 
     path = Path(folder) if folder else builtin_rules_dir()
     loaded, problems = check_folder(path)
+    if path.is_dir() and not loaded and not problems:
+        problems.append(f"{path}: no rule files found; a rule file is named RULE-ID.toml")
     for problem in problems:
         click.echo(problem, err=True)
+    if path.is_dir():
+        for other in sorted(path.iterdir()):
+            if other.is_file() and other.suffix != ".toml":
+                click.echo(f"{other}: ignored, because only .toml files are rule files", err=True)
 
     examples = sum(len(rule.examples) for rule in loaded)
     if problems:
-        click.echo(f"{len(problems)} problems in {path} ({len(loaded)} rules loaded).", err=True)
+        noun = "problem" if len(problems) == 1 else "problems"
+        click.echo(f"{len(problems)} {noun} in {path} ({len(loaded)} rules loaded).", err=True)
         sys.exit(ExitStatus.ERROR)
     click.echo(f"{len(loaded)} rules and {examples} examples in {path}: all good.")

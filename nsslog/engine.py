@@ -67,8 +67,9 @@ class Analysis:
         self._plain_rules = [rule for rule in self.rules if not rule.sequence]
         # Last record matching each sequence step, by rule id, step and connection.
         self._steps: dict[tuple[str, int], dict[tuple, Record]] = {}
-        # The finding that counted each stored sequence-step record, by (file, line).
-        self._owner: dict[tuple[str, int], tuple[str, int | None]] = {}
+        # The finding that holds each stored sequence-step record, by (file, line), and
+        # whether that finding counted it (a joined code line is evidence only).
+        self._owner: dict[tuple[str, int], tuple[tuple[str, int | None], bool]] = {}
         # The finding most recently changed by each connection, with the record that did it.
         self._last_finding: dict[tuple, tuple[tuple[str, int | None], Record]] = {}
 
@@ -113,8 +114,10 @@ class Analysis:
         step_rules = self._remember_steps(record)
 
         changed = self._match_rules(record, self._sequence_rules)
+        joined = False
         if not changed:
             changed = self._join_previous(record)
+            joined = bool(changed)
         if not changed:
             changed = self._match_rules(record, self._plain_rules)
         if not changed and record.codes:
@@ -124,7 +127,7 @@ class Analysis:
         if changed:
             self._last_finding[_connection(record)] = (changed[0], record)
             if step_rules:
-                self._owner[(record.file, record.line)] = changed[0]
+                self._owner[(record.file, record.line)] = (changed[0], not joined)
         return changed
 
     def _match_rules(self, record: Record, rules: list[Rule]) -> list[tuple[str, int | None]]:
@@ -159,6 +162,9 @@ class Analysis:
         state = self._findings.get(key)
         if state is None or not _within(context, record, FOLLOW_UP_WINDOW):
             return []
+        # An info finding classifies harmless lines; an error code never belongs to one.
+        if state.severity == "info":
+            return []
         if state.codes and not set(record.codes) <= set(state.codes):
             return []
 
@@ -172,17 +178,19 @@ class Analysis:
         """Move sequence records out of the findings they were first counted in."""
         changed = []
         for record in earlier:
-            owner = self._owner.get((record.file, record.line))
+            owner, counted = self._owner.get((record.file, record.line), (None, False))
             if owner is None or owner == key or owner not in self._findings:
                 continue
 
             state = self._findings[owner]
-            state.count -= 1
             if record in state.evidence:
                 state.evidence.remove(record)
+            # A joined code line was evidence only, so the owner's count stays as it is.
+            if counted:
+                state.count -= 1
             if state.count <= 0:
                 del self._findings[owner]
-            self._owner[(record.file, record.line)] = key
+            self._owner[(record.file, record.line)] = (key, True)
             changed.append(owner)
         return changed
 
@@ -284,9 +292,10 @@ class Analysis:
 
     # -- results -------------------------------------------------------------------
 
-    def finding(self, key: tuple[str, int | None]) -> Finding:
-        """Return a snapshot of one finding."""
-        return _freeze(self._findings[key])
+    def finding(self, key: tuple[str, int | None]) -> Finding | None:
+        """Return a snapshot of one finding; None when a sequence rule took all its records."""
+        state = self._findings.get(key)
+        return _freeze(state) if state is not None else None
 
     def report(self) -> Report:
         """Return the findings so far, most severe and most frequent first."""

@@ -14,7 +14,6 @@ batch mode is printed once, at the end.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -30,7 +29,7 @@ from nsslog.engine import Analysis
 from nsslog.follow import Follower, FollowedLine, FollowNotice, IdleTick, stop_on_signals
 from nsslog.reader import STDIN_NAME, decode
 from nsslog.render import SEVERITY_STYLES, printable, render_summary
-from nsslog.report import Finding, Report, finding_to_dict, report_to_dict, report_to_json
+from nsslog.report import Finding, Report, dumps_json, finding_to_dict, report_to_dict, report_to_json
 from nsslog.rules import Rule
 
 # Seconds between two outputs of the same finding, and between two redraws of the live
@@ -171,8 +170,15 @@ class _Publisher:
         self.output.stop(self.analysis.report())
 
     def _show(self, key: FindingKey, new: bool, now: float) -> None:
-        self.output.show(self.analysis.finding(key), new)
-        self.shown_at[key] = now
+        finding = self.analysis.finding(key)
+        if finding is None:
+            # A sequence rule took over every record of this finding.
+            if key in self.shown_at:
+                self.output.withdraw(key)
+            self.shown_at.pop(key, None)
+        else:
+            self.output.show(finding, new)
+            self.shown_at[key] = now
         self.pending.discard(key)
 
     def _redraw(self, now: float) -> None:
@@ -188,6 +194,9 @@ class _Output:
         pass
 
     def show(self, finding: Finding, new: bool) -> None:
+        pass
+
+    def withdraw(self, key: FindingKey) -> None:
         pass
 
     def redraw(self, report: Report) -> None:
@@ -208,6 +217,10 @@ class _JsonLines(_Output):
 
     def show(self, finding: Finding, new: bool) -> None:
         _write_json_line({"event": "finding", **finding_to_dict(finding)})
+
+    def withdraw(self, key: FindingKey) -> None:
+        rule, code = key
+        _write_json_line({"event": "withdrawn", "rule": rule, "code": code})
 
     def finish(self, report: Report) -> None:
         _write_json_line({"event": "summary", **report_to_dict(report)})
@@ -293,6 +306,6 @@ def findings_table(report: Report) -> Table:
 
 
 def _write_json_line(event: dict) -> None:
-    line = json.dumps(event, ensure_ascii=False) + "\n"
+    line = dumps_json(event, indent=None) + "\n"
     sys.stdout.buffer.write(line.encode("utf-8"))
     sys.stdout.flush()

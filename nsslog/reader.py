@@ -1,6 +1,6 @@
 """Read error_log files and standard input as lines of bytes, without losing any byte.
 
-Files ending in .gz, .bz2 or .xz are decompressed on the fly. Lines end at LF, CRLF or a
+gzip, bzip2 and xz data are decompressed on the fly, recognised by their first bytes. Lines end at LF, CRLF or a
 lone CR. Bytes are decoded as UTF-8 with ``surrogateescape``, so an invalid byte survives
 as a lone surrogate and can be shown later in the escaped form ``\\xHH``.
 """
@@ -11,6 +11,7 @@ import bz2
 import gzip
 import lzma
 import os
+import re
 import stat
 import sys
 import zlib
@@ -23,7 +24,14 @@ from nsslog.parser import parse_line
 CHUNK_SIZE = 1 << 20
 STDIN_NAME = "<stdin>"
 
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+# Magic bytes of the compressed formats: gzip (RFC 1952, deflate), bzip2 ("BZh", block size,
+# block magic) and xz.
+_MAGIC = (
+    (re.compile(rb"\x1f\x8b\x08"), gzip.open),
+    (re.compile(rb"BZh[1-9]1AY&SY"), bz2.open),
+    (re.compile(rb"\xfd7zXZ\x00"), lzma.open),
+)
+_MAGIC_LENGTH = 10
 
 
 class InputError(Exception):
@@ -52,9 +60,13 @@ def decode(data: bytes) -> str:
 
 
 def open_input(path: str) -> BinaryIO:
-    """Open a file, a compressed file or standard input ("-") for binary reading."""
+    """Open a file or standard input ("-") for binary reading, decompressing if needed.
+
+    The first bytes decide: gzip, bzip2 and xz data are decompressed whatever the file
+    is called, and anything else is read as it is.
+    """
     if path == "-":
-        return sys.stdin.buffer
+        return _decompressing(sys.stdin.buffer)
 
     try:
         mode = os.stat(path).st_mode
@@ -68,13 +80,28 @@ def open_input(path: str) -> BinaryIO:
     if stat.S_ISDIR(mode):
         raise InputError(path, "is a directory; name the log files inside it")
 
-    opener = _OPENERS.get(os.path.splitext(path)[1].lower(), open)
     try:
+        with open(path, "rb") as probe:
+            opener = _opener_for(probe.read(_MAGIC_LENGTH)) or open
         return opener(path, "rb")
     except PermissionError:
         raise InputError(path, "permission denied; run as a user who can read it") from None
     except OSError as error:
         raise InputError(path, error.strerror or str(error)) from None
+
+
+def _opener_for(head: bytes):
+    for magic, opener in _MAGIC:
+        if magic.match(head):
+            return opener
+    return None
+
+
+def _decompressing(stream: BinaryIO) -> BinaryIO:
+    # A pipe cannot seek back, so the magic bytes are looked at with peek().
+    head = stream.peek(_MAGIC_LENGTH)[:_MAGIC_LENGTH] if hasattr(stream, "peek") else b""
+    opener = _opener_for(head)
+    return opener(stream, "rb") if opener else stream
 
 
 def iter_lines(stream: BinaryIO, name: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:

@@ -52,7 +52,7 @@ def render_report(report: Report, console: Console, show_info: bool = True) -> N
     render_summary(report.summary, console)
 
     findings = [item for item in report.findings if show_info or item.severity != "info"]
-    console.print(Text(_count_line(report.findings), style="bold"))
+    console.print(Text(_count_line(report), style="bold"))
     console.print()
     for finding in findings:
         render_finding(finding, console)
@@ -135,7 +135,12 @@ def _fix_lines(finding: Finding) -> list[Text]:
     return lines
 
 
-def _count_line(findings: tuple[Finding, ...]) -> str:
+def _count_line(report: Report) -> str:
+    findings = report.findings
+    if report.summary.lines == 0:
+        return "No log lines were read, so nothing was analysed."
+    if not findings and report.summary.errors:
+        return "No findings in the lines read, but some inputs could not be read (see above)."
     if not findings:
         return "No findings: nothing in these lines points at a TLS or client-certificate problem."
     counts = {}

@@ -208,3 +208,34 @@ def test_rules_check_builtin_passes():
 
     assert result.exit_code == 0, result.stderr
     assert "all good" in result.stdout
+
+
+def test_only_missing_input_not_called_clean():
+    result = run("--color", "never", "/nonexistent/error_log")
+
+    assert result.exit_code == 2
+    assert "No log lines were read" in result.stdout
+    assert "nothing in these lines points" not in result.stdout
+
+
+def test_usage_line_names_nsslog_only():
+    result = run("--help")
+
+    assert result.stdout.startswith("Usage: nsslog [OPTIONS] [FILE]...")
+
+
+def test_rules_list_piped_is_one_line_per_rule():
+    result = run("rules")
+    first = result.stdout.splitlines()[0].split("\t")
+
+    assert len(first) == 3
+    assert first[1] in ("error", "warning", "info")
+
+
+def test_rules_check_empty_folder_fails(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a rule")
+    result = run("rules", "check", str(tmp_path))
+
+    assert result.exit_code == 2
+    assert "no rule files found" in result.stderr
+    assert "notes.txt: ignored" in result.stderr

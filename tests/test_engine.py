@@ -231,3 +231,40 @@ def test_sequence_takes_over_earlier_finding():
 
     assert [finding.rule for finding in report.findings] == ["nss-context"]
     assert report.findings[0].count == 1
+
+
+def test_code_line_never_joins_info_finding():
+    harmless = make_rule("nss-harmless", "info", match={"message": "^Connection to child"})
+    report = feed_all(Analysis([harmless]), [
+        line24("40.000001", 1, "info", "Connection to child 0 established"),
+        line24("40.000002", 1, "error", "SSL Library Error: -8179 Certificate is signed by an unknown issuer"),
+    ])
+
+    severities = {finding.rule: finding.severity for finding in report.findings}
+    assert severities == {"nss-harmless": "info", "nss-code": "error"}
+
+
+def test_takeover_of_joined_line_keeps_host_count():
+    host = make_rule("nss-host", "warning", match={"message": "^Using nickname"})
+    context = make_rule("nss-context", match={"message": "^Unable to verify"},
+                        sequence=[{"message": "^SSL Library Error: -8181"}])
+    report = feed_all(Analysis([host, context]), [
+        line24("40.000001", 1, "warn", "Using nickname webtls-Expired."),
+        line24("40.000002", 1, "error", "SSL Library Error: -8181 Certificate has expired"),
+        line24("40.000003", 1, "error", "Unable to verify certificate 'webtls-Expired'."),
+    ])
+
+    counts = {finding.rule: finding.count for finding in report.findings}
+    assert counts == {"nss-context": 1, "nss-host": 1}
+
+
+def test_withdrawn_finding_returns_none():
+    bare = make_rule("nss-bare", match={"codes": [-8181]})
+    context = make_rule("nss-context", match={"message": "^Unable to verify"},
+                        sequence=[{"message": "^SSL Library Error: -8181"}])
+    analysis = Analysis([bare, context])
+    analysis.feed("error_log", 1, line24("40.000001", 1, "error", "SSL Library Error: -8181 expired"))
+    changed = analysis.feed("error_log", 2, line24("40.000002", 1, "error", "Unable to verify certificate 'x'."))
+
+    assert ("nss-bare", None) in changed
+    assert analysis.finding(("nss-bare", None)) is None

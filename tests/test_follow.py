@@ -521,3 +521,28 @@ def test_file_renamed_back_not_reread(tmp_path: Path) -> None:
     assert first == [b"one"]
     assert second == [b"two"]
     assert third == [b"three"]
+
+
+def test_nsslog_follow_withdraws_taken_over_finding(tmp_path: Path) -> None:
+    # The code line first gives its own finding; the context line that follows makes a
+    # sequence rule take that line over, so the first finding is withdrawn.
+    lab = Path(__file__).parent / "data" / "modnss-lab" / "j1_expired_server_cert_enforce.log"
+    code_line, context_line = lab.read_text().splitlines()[84:86]
+    log = tmp_path / "error_log"
+    log.write_text("")
+    nsslog = Nsslog("-f", str(log), "--format", "jsonl")
+    time.sleep(0.5)
+
+    with log.open("a") as stream:
+        stream.write(code_line + "\n")
+    nsslog.stdout.wait_for('"event": "finding"')
+    with log.open("a") as stream:
+        stream.write(context_line + "\n")
+    nsslog.stdout.wait_for('"event": "withdrawn"')
+    session = nsslog.finish(signal.SIGTERM)
+
+    final = [finding["rule"] for finding in session.summary["findings"]]
+    assert session.status == 1
+    assert "Traceback" not in session.stderr
+    assert "internal error" not in session.stderr
+    assert final == ["nss-server-cert-invalid-at-start"]
