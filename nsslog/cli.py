@@ -118,9 +118,6 @@ def analyze(files, output_format, color, fail_on, rule_dirs, keep_order, follow,
     """
     if from_start and not follow:
         raise click.UsageError("--from-start only applies with --follow (-f)")
-    if redact and follow:
-        # TODO: redact follow-mode events with one Redactor per run, so placeholders stay stable.
-        raise click.UsageError("--redact does not work with --follow yet; redact a batch run instead")
     files = _resolve_inputs(files)
     rules = _load_rules(rule_dirs)
 
@@ -128,7 +125,7 @@ def analyze(files, output_format, color, fail_on, rule_dirs, keep_order, follow,
         if follow:
             from nsslog import live
 
-            sys.exit(live.run(files, rules, output_format, make_console(color), fail_on, from_start))
+            sys.exit(live.run(files, rules, output_format, make_console(color), fail_on, from_start, redact))
 
         report = _analyse_files(files, rules, keep_order)
         if redact:

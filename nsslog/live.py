@@ -52,6 +52,7 @@ def run(
     console: Console,
     fail_on: str,
     from_start: bool,
+    redact: bool = False,
 ) -> int:
     """Follow ``files`` until SIGINT, SIGTERM or the end of standard input; return the exit status."""
     from nsslog.cli import exit_status
@@ -64,6 +65,8 @@ def run(
         analysis.start_file(STDIN_NAME if path == "-" else path)
 
     output = _make_output(output_format, console, files)
+    if redact:
+        output = _RedactingOutput(output)
     publisher = _Publisher(analysis, output)
     try:
         with Follower(files, from_start=from_start, tick_interval=TICK_INTERVAL) as follower:
@@ -210,6 +213,37 @@ class _Output:
 
     def finish(self, report: Report) -> None:
         pass
+
+
+class _RedactingOutput(_Output):
+    """Another output, fed redacted findings and reports; one Redactor keeps placeholders stable."""
+
+    def __init__(self, inner: _Output) -> None:
+        from nsslog.redact import Redactor
+
+        self.inner = inner
+        self.redactor = Redactor()
+
+    def start(self, report: Report) -> None:
+        self.inner.start(self.redactor.report(report))
+
+    def show(self, finding: Finding, new: bool) -> None:
+        self.inner.show(self.redactor.finding(finding), new)
+
+    def withdraw(self, key: FindingKey) -> None:
+        self.inner.withdraw(key)
+
+    def redraw(self, report: Report) -> None:
+        self.inner.redraw(self.redactor.report(report))
+
+    def notice(self, message: str) -> None:
+        self.inner.notice(self.redactor.text(message))
+
+    def stop(self, report: Report) -> None:
+        self.inner.stop(self.redactor.report(report))
+
+    def finish(self, report: Report) -> None:
+        self.inner.finish(self.redactor.report(report))
 
 
 class _JsonLines(_Output):

@@ -122,7 +122,7 @@ class Redactor:
     def report(self, report: Report) -> Report:
         """Return a copy of the report with its log-derived texts redacted."""
         summary = self._summary(report.summary)
-        findings = tuple(self._finding(finding) for finding in report.findings)
+        findings = tuple(self.finding(finding) for finding in report.findings)
         return Report(summary=summary, findings=findings)
 
     # -- parts of a report ---------------------------------------------------------
@@ -135,7 +135,8 @@ class Redactor:
             warnings=tuple(self.text(message) for message in summary.warnings),
         )
 
-    def _finding(self, finding: Finding) -> Finding:
+    def finding(self, finding: Finding) -> Finding:
+        """Return a copy of one finding with its evidence redacted."""
         evidence = tuple(
             Evidence(file=self.text(item.file), line=item.line, text=self.text(item.text))
             for item in finding.evidence

@@ -546,3 +546,18 @@ def test_nsslog_follow_withdraws_taken_over_finding(tmp_path: Path) -> None:
     assert "Traceback" not in session.stderr
     assert "internal error" not in session.stderr
     assert final == ["nss-server-cert-invalid-at-start"]
+
+
+def test_nsslog_follow_redacts_events(tmp_path: Path) -> None:
+    log = tmp_path / "error_log"
+    log.write_text(
+        "[Fri Dec 04 19:33:11.462138 2026] [:error] [pid 19691:tid 19691] [client 192.0.2.10:51234] "
+        "Bad remote server certificate: -8179\n"
+    )
+    nsslog = Nsslog("-f", "--from-start", "--redact", str(log), "--format", "jsonl")
+    nsslog.stdout.wait_for('"event": "finding"')
+    session = nsslog.finish(signal.SIGTERM)
+
+    assert "192.0.2.10" not in session.stdout
+    assert "<ip-1>:51234" in session.events[0]["evidence"][0]["text"]
+    assert "<ip-1>:51234" in session.summary["findings"][0]["evidence"][0]["text"]
