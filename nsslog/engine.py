@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from nsslog.index import MatcherIndex
 from nsslog.parser import LEVEL_RANK, LineKind, Record, parse_line, parse_time
 from nsslog.report import Evidence, Finding, Report, Summary
 from nsslog.rules import SEVERITY_RANK, Matcher, Rule
@@ -65,6 +66,10 @@ class Analysis:
         self._disabled: set[str] = set()
         self._sequence_rules = [rule for rule in self.rules if rule.sequence]
         self._plain_rules = [rule for rule in self.rules if not rule.sequence]
+        self._sequence_index = MatcherIndex(self._sequence_rules, [rule.match for rule in self._sequence_rules])
+        self._plain_index = MatcherIndex(self._plain_rules, [rule.match for rule in self._plain_rules])
+        steps = [(rule, number, step) for rule in self._sequence_rules for number, step in enumerate(rule.sequence)]
+        self._step_index = MatcherIndex(steps, [step for _, _, step in steps])
         # Last record matching each sequence step, by rule id, step and connection.
         self._steps: dict[tuple[str, int], dict[tuple, Record]] = {}
         # The finding that holds each stored sequence-step record, by (file, line), and
@@ -113,13 +118,13 @@ class Analysis:
         """
         step_rules = self._remember_steps(record)
 
-        changed = self._match_rules(record, self._sequence_rules)
+        changed = self._match_rules(record, self._sequence_index.candidates(record))
         joined = False
         if not changed:
             changed = self._join_previous(record)
             joined = bool(changed)
         if not changed:
-            changed = self._match_rules(record, self._plain_rules)
+            changed = self._match_rules(record, self._plain_index.candidates(record))
         if not changed and record.codes:
             code = record.codes[0]
             changed = [self._add(None, code, _generic_severity(record), record, [])]
@@ -242,16 +247,15 @@ class Analysis:
     def _remember_steps(self, record: Record) -> bool:
         """Store the record under every sequence step it matches; tell whether any did."""
         matched = False
-        for rule in self._sequence_rules:
-            for index, step in enumerate(rule.sequence):
-                if not self._matches(rule, step, record):
-                    continue
-                slot = self._steps.setdefault((rule.id, index), {})
-                replaced = slot.get(_connection(record))
-                if replaced is not None:
-                    self._owner.pop((replaced.file, replaced.line), None)
-                slot[_connection(record)] = record
-                matched = True
+        for rule, index, step in self._step_index.candidates(record):
+            if not self._matches(rule, step, record):
+                continue
+            slot = self._steps.setdefault((rule.id, index), {})
+            replaced = slot.get(_connection(record))
+            if replaced is not None:
+                self._owner.pop((replaced.file, replaced.line), None)
+            slot[_connection(record)] = record
+            matched = True
         return matched
 
     def _sequence_records(self, rule: Rule, record: Record) -> list[Record] | None:
