@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from nsslog.parser import Record
 from nsslog.rules import Matcher
 
-# Length of the message prefix used as a dictionary key. Anchored prefixes shorter than this
-# fall back to a substring check.
+# Maximum length of the message prefix used as a dictionary key.
 PREFIX_KEY = 6
 
 _LITERAL = sre_constants.LITERAL
@@ -35,6 +34,8 @@ _BRANCH = sre_constants.BRANCH
 _AT = sre_constants.AT
 _AT_BEGINNING = sre_constants.AT_BEGINNING
 _SUBPATTERN = sre_constants.SUBPATTERN
+_MAX_REPEAT = sre_constants.MAX_REPEAT
+_MIN_REPEAT = sre_constants.MIN_REPEAT
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,33 +97,55 @@ def _anchored_prefixes(items: list) -> list[str] | None:
 
 
 def _prefixes(items: list, limit: int = 64) -> list[str] | None:
-    """Return texts one of which starts every match of ``items`` ("" when none is known).
+    """Return texts one of which starts every match of ``items`` ("" when none is known)."""
+    texts, _ = _walk_prefixes(items, [""], limit)
+    return texts
 
-    Literals extend every text. An alternation multiplies the texts by the prefixes of its
-    alternatives and ends the walk, because an alternative may go on with anything.
+
+def _walk_prefixes(items: list, texts: list[str], limit: int) -> tuple[list[str] | None, bool]:
+    """Extend ``texts`` by the literal start of ``items``; tell whether all items were literal.
+
+    Literals extend every text. A group, an alternation or an optional part (``x?``)
+    multiplies the texts by the literal starts of its alternatives. The walk goes on after it
+    only when those alternatives were all literal, because otherwise a match may go on with
+    anything from there.
     """
-    texts = [""]
     for opcode, argument in items:
         if opcode is _LITERAL:
             texts = [text + chr(argument) for text in texts]
             continue
-        if opcode is _SUBPATTERN and not argument[1] and not argument[2]:
-            inner = _prefixes(list(argument[3]), limit)
-            if inner is None:
-                return None
-            texts = [text + tail for text in texts for tail in inner]
-            break
-        if opcode is _BRANCH:
-            tails = []
-            for branch in argument[1]:
-                inner = _prefixes(list(branch), limit)
-                if inner is None:
-                    return None
-                tails.extend(inner)
-            texts = [text + tail for text in texts for tail in tails]
-            break
-        break
-    return texts if len(texts) <= limit else None
+
+        options, complete = _literal_options(opcode, argument, limit)
+        if options is None:
+            return texts, False
+        texts = [text + option for text in texts for option in options]
+        if len(texts) > limit:
+            return None, False
+        if not complete:
+            return texts, False
+    return texts, True
+
+
+def _literal_options(opcode, argument, limit: int) -> tuple[list[str] | None, bool]:
+    """Return the literal starts of a group, alternation or optional part, and if all are whole."""
+    if opcode is _SUBPATTERN and not argument[1] and not argument[2]:
+        alternatives = [list(argument[3])]
+    elif opcode is _BRANCH:
+        alternatives = [list(branch) for branch in argument[1]]
+    elif opcode in (_MAX_REPEAT, _MIN_REPEAT) and argument[0] == 0 and argument[1] == 1:
+        alternatives = [[], list(argument[2])]
+    else:
+        return None, False
+
+    options: list[str] = []
+    whole = True
+    for alternative in alternatives:
+        texts, complete = _walk_prefixes(alternative, [""], limit)
+        if texts is None:
+            return None, False
+        options.extend(texts)
+        whole = whole and complete
+    return options, whole
 
 
 def _longest_literal(items: list) -> str:
@@ -151,14 +174,15 @@ class MatcherIndex:
         self.entries = list(entries)
         self._by_code: dict[int, list[int]] = {}
         self._by_ah: dict[str, list[int]] = {}
-        self._by_prefix: dict[str, list[int]] = {}
-        # (position, prefixes, substrings) checked by substring tests on every record.
-        self._by_text: list[tuple[int, tuple[str, ...], tuple[str, ...]]] = []
+        # Message prefixes cut to at most PREFIX_KEY characters, by their length.
+        self._by_prefix: dict[int, dict[str, list[int]]] = {}
+        # Entries whose message must contain one of some substrings.
+        self._by_substring: list[tuple[int, tuple[str, ...]]] = []
         self._always: list[int] = []
 
         for position, matcher in enumerate(matchers):
             self._add(position, matcher)
-        self._text_gate = _gate(self._by_text)
+        self._substring_gate = _gate(self._by_substring)
 
     def _add(self, position: int, matcher: Matcher) -> None:
         if matcher.codes:
@@ -175,12 +199,13 @@ class MatcherIndex:
             self._always.append(position)
             return
 
-        short = tuple(prefix for prefix in needles.prefixes if len(prefix) < PREFIX_KEY)
-        if needles.substrings or short:
-            self._by_text.append((position, needles.prefixes, needles.substrings))
-            return
+        # A message that starts with none of the prefixes and contains none of the
+        # substrings cannot match, so the entry is filed under each of them.
         for prefix in needles.prefixes:
-            self._by_prefix.setdefault(prefix[:PREFIX_KEY], []).append(position)
+            key = prefix[:PREFIX_KEY]
+            self._by_prefix.setdefault(len(key), {}).setdefault(key, []).append(position)
+        if needles.substrings:
+            self._by_substring.append((position, needles.substrings))
 
     def candidates(self, record: Record) -> list:
         """Return the entries that could match the record, in their original order."""
@@ -191,29 +216,23 @@ class MatcherIndex:
             positions.update(self._by_ah.get(record.ah, ()))
 
         message = record.message
-        positions.update(self._by_prefix.get(message[:PREFIX_KEY], ()))
-        if self._text_gate is None or not self._text_gate.search(message):
-            return [self.entries[position] for position in sorted(positions)]
+        for length, table in self._by_prefix.items():
+            positions.update(table.get(message[:length], ()))
 
-        for position, prefixes, substrings in self._by_text:
-            if any(message.startswith(prefix) for prefix in prefixes) or any(
-                text in message for text in substrings
-            ):
-                positions.add(position)
+        if self._substring_gate is not None and self._substring_gate.search(message):
+            for position, substrings in self._by_substring:
+                if any(text in message for text in substrings):
+                    positions.add(position)
 
         return [self.entries[position] for position in sorted(positions)]
 
 
-def _gate(entries: list[tuple[int, tuple[str, ...], tuple[str, ...]]]) -> re.Pattern | None:
-    """Compile one regex that finds a message containing any needle of the entries.
+def _gate(entries: list[tuple[int, tuple[str, ...]]]) -> re.Pattern | None:
+    """Compile one regex that finds a message containing any substring of the entries.
 
     Most lines contain none, and one search in C is much cheaper than a test per entry.
     """
     if not entries:
         return None
-    prefixes = sorted({prefix for _, group, _ in entries for prefix in group}, key=len, reverse=True)
-    substrings = sorted({text for _, _, group in entries for text in group}, key=len, reverse=True)
-    parts = [re.escape(text) for text in substrings]
-    if prefixes:
-        parts.append("^(?:" + "|".join(re.escape(prefix) for prefix in prefixes) + ")")
-    return re.compile("|".join(parts))
+    substrings = sorted({text for _, group in entries for text in group}, key=len, reverse=True)
+    return re.compile("|".join(re.escape(text) for text in substrings))

@@ -33,9 +33,11 @@ RECORDS = _sample_records()
     ("pattern", "prefixes", "substrings"),
     [
         (r"^Certificate not found: .+$|^Slot not found$", ("Certificate not found: ", "Slot not found"), ()),
-        (r"^SSL Library Error: -8(?:177|053) ", ("SSL Library Error: -8177", "SSL Library Error: -8053"), ()),
+        (r"^SSL Library Error: -8(?:177|053) ", ("SSL Library Error: -8177 ", "SSL Library Error: -8053 "), ()),
         (r"Re-negoti?ation request failed", (), ("ation request failed",)),
-        (r"^(?:Init: )?Seeding PRNG|^Server: ", ("Server: ",), ("Seeding PRNG",)),
+        (r"^(?:Init: )?Seeding PRNG|^Server: ", ("Seeding PRNG", "Init: Seeding PRNG", "Server: "), ()),
+        (r"^NSS(?:Proxy)?Protocol: \S+", ("NSSProtocol: ", "NSSProxyProtocol: "), ()),
+        (r"^(?:Read error -?\d+|Re-neg)", ("Read error ", "Read error -", "Re-neg"), ()),
         (r"^\d+ bytes", (), (" bytes",)),
     ],
 )
