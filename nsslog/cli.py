@@ -162,9 +162,11 @@ def _load_rules(rule_dirs):
 
 def _analyse_files(paths: list[str], rules, keep_order: bool):
     from nsslog.engine import Analysis
-    from nsslog.reader import InputError, decode, iter_lines, open_input, order_by_time
+    from nsslog.fastscan import FastAnalyser
+    from nsslog.reader import InputError, open_input, order_by_time
 
     analysis = Analysis(rules)
+    analyser = FastAnalyser(analysis)
     if len(paths) > 1 and not keep_order:
         paths = order_by_time(paths)
 
@@ -178,20 +180,16 @@ def _analyse_files(paths: list[str], rules, keep_order: bool):
             continue
 
         analysis.start_file(name)
-        nul_lines = 0
         try:
             with stream:
-                for number, raw in enumerate(iter_lines(stream, name), 1):
-                    if b"\x00" in raw:
-                        nul_lines += 1
-                    analysis.feed(name, number, decode(raw))
+                analyser.feed_stream(stream, name)
         except InputError as error:
             analysis.add_error(str(error))
             click.echo(f"nsslog: error: {error}", err=True)
 
-        if nul_lines:
+        if analyser.nul_lines:
             analysis.warnings.append(
-                f"{name}: {nul_lines} lines contain NUL bytes; this may be a binary file, not an error_log"
+                f"{name}: {analyser.nul_lines} lines contain NUL bytes; this may be a binary file, not an error_log"
             )
     return analysis.report()
 

@@ -22,6 +22,10 @@ REGEX_TIMEOUT = 0.25
 FOLLOW_UP_WINDOW = 1.0
 # Timeouts after which a rule is switched off, so one bad regex cannot stall a big log.
 MAX_TIMEOUTS = 3
+# Per-connection state older than every window is dropped when this many connections have
+# a last finding, and in any case every PRUNE_EVERY records.
+PRUNE_THRESHOLD = 4096
+PRUNE_EVERY = 20000
 
 _ERROR_RANK = LEVEL_RANK["error"]
 _WARN_RANK = LEVEL_RANK["warn"]
@@ -77,6 +81,7 @@ class Analysis:
         self._owner: dict[tuple[str, int], tuple[tuple[str, int | None], bool]] = {}
         # The finding most recently changed by each connection, with the record that did it.
         self._last_finding: dict[tuple, tuple[tuple[str, int | None], Record]] = {}
+        self._since_prune = 0
 
     # -- feeding -------------------------------------------------------------------
 
@@ -89,6 +94,20 @@ class Analysis:
     def add_error(self, message: str) -> None:
         """Record an input error to report in the summary (the exit status becomes 2)."""
         self.errors.append(message)
+
+    def count_records(self, file: str, count: int, first_time: str | None = None) -> None:
+        """Account ``count`` records of ``file`` in bulk, without analysing them.
+
+        Only for records that match no rule and no sequence step and carry no NSS code:
+        analysing such a record changes nothing but the line accounting and the time span.
+        The caller sets ``last_time`` itself when it knows the time of the last record.
+        """
+        self.start_file(file)
+        self.lines += count
+        self.counts[LineKind.RECORD] += count
+        self._file_state[file].after_record = True
+        if first_time is not None and self.first_time is None:
+            self.first_time = first_time
 
     def feed(self, file: str, line_number: int, text: str) -> list[tuple[str, int | None]]:
         """Classify and analyse one decoded line; return the keys of findings it changed."""
@@ -133,7 +152,33 @@ class Analysis:
             self._last_finding[_connection(record)] = (changed[0], record)
             if step_rules:
                 self._owner[(record.file, record.line)] = (changed[0], not joined)
+        self._since_prune += 1
+        if self._since_prune >= PRUNE_EVERY or len(self._last_finding) > PRUNE_THRESHOLD:
+            self._since_prune = 0
+            self._prune(record)
         return changed
+
+    def _prune(self, newest: Record) -> None:
+        """Forget per-connection state older than any window, so memory stays flat.
+
+        Every process id gets its own entries, and a busy server goes through many; state
+        older than the longest sequence window can no longer change any result.
+        """
+        now = newest.timestamp
+        if now is None:
+            return
+        horizon = max([FOLLOW_UP_WINDOW, *(step.window for rule in self._sequence_rules for step in rule.sequence)])
+
+        def stale(record: Record) -> bool:
+            when = record.timestamp
+            return when is not None and (now - when).total_seconds() > horizon
+
+        for connection in [key for key, (_, record) in self._last_finding.items() if stale(record)]:
+            del self._last_finding[connection]
+        for slot in self._steps.values():
+            for connection in [key for key, record in slot.items() if stale(record)]:
+                record = slot.pop(connection)
+                self._owner.pop((record.file, record.line), None)
 
     def _match_rules(self, record: Record, rules: list[Rule]) -> list[tuple[str, int | None]]:
         for rule in rules:

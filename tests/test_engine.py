@@ -268,3 +268,30 @@ def test_withdrawn_finding_returns_none():
 
     assert ("nss-bare", None) in changed
     assert analysis.finding(("nss-bare", None)) is None
+
+
+def test_connection_state_is_pruned():
+    rule = make_rule(match={"message": "failed"}, sequence=[{"message": "context", "window": 2.0}])
+    analysis = Analysis([rule])
+    lines = []
+    for pid in range(1, 6001):
+        second = pid // 100
+        lines.append(f"[Fri Dec 04 19:{second // 60:02d}:{second % 60:02d}.000001 2026] [:debug] [pid {pid}] context")
+        lines.append(f"[Fri Dec 04 19:{second // 60:02d}:{second % 60:02d}.000002 2026] [:debug] [pid {pid}] failed")
+    report = feed_all(analysis, lines)
+
+    assert report.findings[0].count == 6000
+    assert len(analysis._last_finding) <= 4096 + 1
+    assert all(len(slot) <= 4096 + 200 for slot in analysis._steps.values())
+
+
+def test_step_state_is_pruned_without_findings():
+    rule = make_rule(match={"message": "failed"}, sequence=[{"message": "context", "window": 2.0}])
+    analysis = Analysis([rule])
+    lines = [
+        f"[Fri Dec 04 19:{(pid // 200) // 60:02d}:{(pid // 200) % 60:02d}.000001 2026] [:debug] [pid {pid}] context"
+        for pid in range(1, 30001)
+    ]
+    feed_all(analysis, lines)
+
+    assert all(len(slot) < 25000 for slot in analysis._steps.values())
