@@ -27,9 +27,7 @@ than the engine's own rule index, and serves to check the Hyperscan one.
 from __future__ import annotations
 
 import importlib.util
-import lzma
 import re
-import zlib
 import re._constants as sre_constants
 import re._parser as sre_parse
 from collections.abc import Iterator
@@ -38,7 +36,7 @@ from typing import BinaryIO
 
 from nsslog.engine import Analysis
 from nsslog.parser import LineKind, is_nss_code, parse_line
-from nsslog.reader import CHUNK_SIZE, InputError, decode
+from nsslog.reader import CHUNK_SIZE, InputError, decode, read_chunks
 from nsslog.rules import Matcher, Rule
 
 # A standard header that parse_line always accepts. Every class here is the ASCII part of the
@@ -543,27 +541,21 @@ def iter_blocks(stream: BinaryIO, name: str, chunk_size: int = CHUNK_SIZE) -> It
     The lines are those reader.iter_lines yields: a final line without a line ending is
     yielded too, and a read error becomes an InputError after the lines before it.
     """
-    # read1, as in reader.iter_lines, so a damaged compressed file loses one buffer at most.
-    read = getattr(stream, "read1", stream.read)
     pending = b""
-    while True:
-        try:
-            chunk = read(chunk_size)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
-            if pending:
-                yield _final_block(pending)
-            raise InputError(name, f"read failed: {error}") from None
-        if not chunk:
-            break
-
-        data = pending + chunk
-        # A CR at the end may be the first half of a CRLF, so it waits for the next chunk.
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            pending = data
-            continue
-        yield _normalise(data[: cut + 1])
-        pending = data[cut + 1:]
+    try:
+        for chunk in read_chunks(stream, name, chunk_size):
+            data = pending + chunk
+            # A CR at the end may be the first half of a CRLF, so it waits for the next chunk.
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                pending = data
+                continue
+            yield _normalise(data[: cut + 1])
+            pending = data[cut + 1:]
+    except InputError:
+        if pending:
+            yield _final_block(pending)
+        raise
 
     if pending:
         yield _final_block(pending)

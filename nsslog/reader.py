@@ -104,36 +104,43 @@ def _decompressing(stream: BinaryIO) -> BinaryIO:
     return opener(stream, "rb") if opener else stream
 
 
+def read_chunks(stream: BinaryIO, name: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """Yield the chunks of a binary stream; a read or decompression error becomes InputError."""
+    # read1 decompresses at most one buffer of input per call, so a damaged compressed
+    # file loses only the data of that buffer, not a whole chunk.
+    read = getattr(stream, "read1", stream.read)
+    while True:
+        try:
+            chunk = read(chunk_size)
+        except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
+            raise InputError(name, f"read failed: {error}") from None
+        if not chunk:
+            return
+        yield chunk
+
+
 def iter_lines(stream: BinaryIO, name: str, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """Yield the lines of a binary stream without their line endings.
 
     A final line without a line ending is yielded too. Decompression errors become an
     InputError naming the file, after every line read before the error was yielded.
     """
-    # read1 decompresses at most one buffer of input per call, so a damaged compressed
-    # file loses only the data of that buffer, not a whole chunk.
-    read = getattr(stream, "read1", stream.read)
     pending = b""
-    while True:
-        try:
-            chunk = read(chunk_size)
-        except (OSError, EOFError, lzma.LZMAError, zlib.error) as error:
-            if pending:
-                yield pending
-            raise InputError(name, f"read failed: {error}") from None
+    try:
+        for chunk in read_chunks(stream, name, chunk_size):
+            data = pending + chunk
+            # A CR at the end of a chunk may be the first half of a CRLF: keep it for later.
+            cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
+            if cut < 0:
+                pending = data
+                continue
 
-        if not chunk:
-            break
-
-        data = pending + chunk
-        # A CR at the end of a chunk may be the first half of a CRLF: keep it for later.
-        cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1))
-        if cut < 0:
-            pending = data
-            continue
-
-        yield from data[: cut + 1].splitlines()
-        pending = data[cut + 1:]
+            yield from data[: cut + 1].splitlines()
+            pending = data[cut + 1:]
+    except InputError:
+        if pending:
+            yield pending
+        raise
 
     if pending:
         yield from pending.splitlines()
