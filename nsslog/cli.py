@@ -157,7 +157,8 @@ def _load_rules(rule_dirs):
     try:
         return load_rules(tuple(rule_dirs))
     except RuleError as error:
-        fail(f"{error}\nFix the rule file, or check it with 'nsslog rules check DIR'.")
+        hint = "Fix the rule file, or check it with 'nsslog rules check DIR'." if error.rule_id else ""
+        fail(f"{error}\n{hint}".rstrip())
 
 
 def _analyse_files(paths: list[str], rules, keep_order: bool):

@@ -63,6 +63,9 @@ def check(folder):
     examples = sum(len(rule.examples) for rule in loaded)
     if problems:
         noun = "problem" if len(problems) == 1 else "problems"
-        click.echo(f"{len(problems)} {noun} in {path} ({len(loaded)} rules loaded).", err=True)
+        loaded_noun = "rule" if len(loaded) == 1 else "rules"
+        click.echo(f"{len(problems)} {noun} in {path} ({len(loaded)} {loaded_noun} loaded).", err=True)
         sys.exit(ExitStatus.ERROR)
-    click.echo(f"{len(loaded)} rules and {examples} examples in {path}: all good.")
+    rule_noun = "rule" if len(loaded) == 1 else "rules"
+    example_noun = "example" if examples == 1 else "examples"
+    click.echo(f"{len(loaded)} {rule_noun} and {examples} {example_noun} in {path}: all good.")

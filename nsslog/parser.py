@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from functools import lru_cache
 
@@ -273,6 +273,8 @@ def _split_message(message: str) -> tuple[str, str | None, str | None]:
     return message, ah, referer
 
 
+# A syslog line may be up to this far ahead of the local clock and still count as this year.
+_CLOCK_SKEW = timedelta(days=1)
 _CTIME = re.compile(
     r"[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]?\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? (\d{4})(?: [+-]\d{4})?$"
 )
@@ -287,7 +289,7 @@ def parse_time(text: str) -> datetime | None:
     """Parse any time field the layouts carry; None when it is not a valid time.
 
     The zone is dropped: httpd writes local time, and comparing records only needs the
-    wall-clock order within one log. Syslog times carry no year, so the year 1900 is used.
+    wall-clock order within one log. Syslog times carry no year, so the latest year that is not in the future is used.
     """
     iso = _ISO_TIME.match(text)
     if iso:
@@ -330,8 +332,17 @@ def _syslog_datetime(match: re.Match) -> datetime | None:
     if month is None:
         return None
     fraction = (match.group(6) or "0").ljust(6, "0")
-    try:
-        return datetime(1900, month, int(match.group(2)), int(match.group(3)),
-                        int(match.group(4)), int(match.group(5)), int(fraction))
-    except ValueError:
-        return None
+    parts = (month, int(match.group(2)), int(match.group(3)), int(match.group(4)),
+             int(match.group(5)), int(fraction))
+
+    # syslog and journalctl's short form carry no year: take the latest year that does not
+    # put the line in the future, as syslog readers do.
+    now = datetime.now()
+    for year in range(now.year, now.year - 8, -1):
+        try:
+            when = datetime(year, *parts)
+        except ValueError:
+            continue
+        if when <= now + _CLOCK_SKEW:
+            return when
+    return None

@@ -52,7 +52,7 @@ def render_report(report: Report, console: Console, show_info: bool = True) -> N
     render_summary(report.summary, console)
 
     findings = [item for item in report.findings if show_info or item.severity != "info"]
-    console.print(Text(_count_line(report), style="bold"))
+    print_indented(Text(_count_line(report), style="bold"), console, indent=0)
     console.print()
     for finding in findings:
         render_finding(finding, console)
@@ -60,20 +60,25 @@ def render_report(report: Report, console: Console, show_info: bool = True) -> N
 
 
 def render_summary(summary: Summary, console: Console) -> None:
-    """Print which files were read, the line accounting and the time span."""
+    """Print which files were read, the line accounting and the times of the records."""
     files = ", ".join(printable(name) for name in summary.files) or "none"
-    console.print(_labelled("Files: ", files))
-    console.print(_labelled(
-        "Lines: ",
-        f"{summary.lines} read: {summary.parsed} parsed, {summary.continuation} continuation, "
-        f"{summary.unparsed} unparsed",
-    ))
+    lines = [
+        _labelled("Files: ", files),
+        _labelled(
+            "Lines: ",
+            f"{summary.lines} read: {summary.parsed} parsed, {summary.continuation} continuation, "
+            f"{summary.unparsed} unparsed",
+        ),
+    ]
     if summary.first_time:
-        console.print(_labelled("Time span: ", _span(summary.first_time, summary.last_time)))
+        lines.append(_labelled("First and last record: ", _span(summary.first_time, summary.last_time)))
     for message in summary.errors:
-        console.print(_labelled("Input error: ", printable(message), "bold red"))
+        lines.append(_labelled("Input error: ", printable(message), "bold red"))
     for message in summary.warnings:
-        console.print(_labelled("Warning: ", printable(message), "bold yellow"))
+        lines.append(_labelled("Warning: ", printable(message), "bold yellow"))
+
+    for line in lines:
+        print_indented(line, console, indent=0)
     console.print()
 
 

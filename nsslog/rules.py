@@ -42,8 +42,8 @@ _ID_PATTERN = regex.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 class RuleError(Exception):
     """A rule file that cannot be used; the message names the file, rule and field."""
 
-    def __init__(self, path: str, rule_id: str, field: str | None, problem: str):
-        where = f'{path}: rule "{rule_id}"'
+    def __init__(self, path: str, rule_id: str | None, field: str | None, problem: str):
+        where = f'{path}: rule "{rule_id}"' if rule_id else path
         if field:
             where += f': field "{field}"'
         super().__init__(f"{where}: {problem}")
@@ -133,7 +133,7 @@ def order_rules(rules) -> list[Rule]:
 def load_folder(folder: Path) -> list[Rule]:
     """Load every *.toml file of a folder; raise RuleError on the first bad one."""
     if not folder.is_dir():
-        raise RuleError(str(folder), "-", None, "rules folder not found; give a folder of .toml files")
+        raise RuleError(str(folder), None, None, "rules folder not found; give a folder of .toml files")
     return [load_file(path) for path in sorted(folder.glob("*.toml"))]
 
 

@@ -251,3 +251,25 @@ def test_continuation_does_not_cross_files():
 
     assert summary.unparsed == 1
     assert summary.continuation == 0
+
+
+def test_syslog_time_gets_recent_year():
+    now = datetime.now()
+    when = parse_time("Jan 01 00:00:00")
+
+    assert when.year in (now.year, now.year - 1)
+    assert when <= now
+
+
+def test_summary_labels_first_and_last_record():
+    from click.testing import CliRunner
+
+    from nsslog.cli import main
+
+    lines = (
+        "[Fri Dec 04 19:33:16.000001 2026] [:error] [pid 1] later first\n"
+        "[Fri Dec 04 19:32:51.000001 2026] [:error] [pid 1] earlier last\n"
+    )
+    result = CliRunner().invoke(main, ["--color", "never"], input=lines)
+
+    assert "First and last record: 2026-12-04 19:33:16.000001 to 2026-12-04 19:32:51.000001" in result.stdout

@@ -131,7 +131,7 @@ def test_check_valid_rule(tmp_path):
     result = run("rules", "check", folder)
 
     assert result.returncode == 0
-    assert "1 rules and 2 examples" in result.stdout
+    assert "1 rule and 2 examples" in result.stdout
 
 
 def test_file_name_not_rule_id(tmp_path):
