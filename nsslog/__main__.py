@@ -1,6 +1,6 @@
 """Run nsslog as `python -m nsslog`."""
 
-from nsslog.cli import main
+from nsslog.cli import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import importlib
+import signal
 import sys
 
 import click
@@ -50,6 +51,16 @@ class DefaultGroup(click.Group):
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Diagnose TLS and client-certificate failures from an Apache httpd error_log."""
+
+
+def run() -> None:
+    """Run the command line as a program: the console script and `python -m nsslog`."""
+    # A reader that goes away (`nsslog explain X | head -1`) ends nsslog quietly, as it does
+    # other Unix tools, instead of a BrokenPipeError that click turns into exit status 1.
+    # Only the program does this: tests call main() inside a process that must survive.
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    main()
 
 
 def make_console(color: str, stream=None):

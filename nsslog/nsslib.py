@@ -13,6 +13,7 @@ NssLibraryUnavailable and the callers go on without them.
 from __future__ import annotations
 
 import ctypes
+import signal
 
 from nsslog.codes import FAMILY_RANGES
 
@@ -151,7 +152,14 @@ def _call_version(nss: ctypes.CDLL) -> str:
 def _initialise(nss: ctypes.CDLL) -> None:
     # A second NSS_NoDB_Init in the same process also returns SECSuccess (seen with NSS 3.87.1).
     init = _function(nss, "NSS_NoDB_Init", ctypes.c_int, [ctypes.c_char_p])
-    if init(None) != _SEC_SUCCESS:
+
+    # NSPR sets SIGPIPE to be ignored when it starts; the command line's own choice stays.
+    previous = signal.getsignal(signal.SIGPIPE) if hasattr(signal, "SIGPIPE") else None
+    status = init(None)
+    if previous is not None:
+        signal.signal(signal.SIGPIPE, previous)
+
+    if status != _SEC_SUCCESS:
         raise NssLibraryUnavailable("NSS_NoDB_Init(NULL) failed")
 
 

@@ -239,3 +239,15 @@ def test_rules_check_empty_folder_fails(tmp_path):
     assert result.exit_code == 2
     assert "no rule files found" in result.stderr
     assert "notes.txt: ignored" in result.stderr
+
+
+def test_closed_pipe_ends_quietly():
+    # The shell reports a program ended by SIGPIPE as 128 + 13 = 141.
+    result = subprocess.run(
+        f"{sys.executable} -m nsslog explain renegotiation | head -c 1 > /dev/null; echo ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=60,
+    )
+
+    assert result.stdout.strip() in ("0", "141")
+    assert "Traceback" not in result.stderr
+    assert "BrokenPipe" not in result.stderr
