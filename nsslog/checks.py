@@ -13,7 +13,7 @@ EXAMPLE_FILE = "<example>"
 
 @dataclass(frozen=True, slots=True)
 class ExampleFailure:
-    """An example that did not behave as its rule file says."""
+    """An example that did not behave as its rule file states."""
 
     rule: Rule
     example: Example

@@ -47,7 +47,7 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Summary:
-    """What was read: files, line accounting, time span, input errors and warnings."""
+    """The input read: files, line accounting, record times, input errors and warnings."""
 
     files: tuple[str, ...]
     lines: int

@@ -68,7 +68,7 @@ class Matcher:
 
 @dataclass(frozen=True, slots=True)
 class Fix:
-    """What to change: configuration lines, where they go, commands and prose."""
+    """The change to make: configuration lines, where they go, commands and prose."""
 
     directives: tuple[str, ...] = ()
     where: str = ""
