@@ -437,6 +437,14 @@ class Follower:
                 yield IdleTick(time.time())
                 next_tick = now + self.tick_interval
 
+        if self._stopped:
+            # A partial last line would be lost when following ends, so it counts as a line.
+            for source in self._files:
+                for open_file in [*source.retired, *([source.current] if source.current else [])]:
+                    yield from open_file.lines.flush()
+            if self._stdin is not None:
+                yield from self._stdin.lines.flush()
+
     def check(self) -> Iterator[FollowEvent]:
         """Check every followed file once and yield what changed."""
         for source in self._files:

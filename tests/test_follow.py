@@ -561,3 +561,14 @@ def test_nsslog_follow_redacts_events(tmp_path: Path) -> None:
     assert "192.0.2.10" not in session.stdout
     assert "<ip-1>:51234" in session.events[0]["evidence"][0]["text"]
     assert "<ip-1>:51234" in session.summary["findings"][0]["evidence"][0]["text"]
+
+
+def test_nsslog_follow_counts_partial_line_at_stop(tmp_path: Path) -> None:
+    log = tmp_path / "error_log"
+    log.write_bytes(SEED_LOG.read_bytes() + b"[Fri Mar 30 11:43:55 2012] [info] no newline yet")
+    nsslog = Nsslog("-f", "--from-start", str(log), "--format", "jsonl")
+    nsslog.stdout.wait_for('"event": "finding"')
+    session = nsslog.finish(signal.SIGTERM)
+
+    assert session.summary["summary"]["lines"] == 5
+    assert session.summary["summary"]["parsed"] == 5
