@@ -76,7 +76,7 @@ class Analysis:
         self._step_index = MatcherIndex(steps, [step for _, _, step in steps])
         # Last record matching each sequence step, by rule id, step and connection.
         self._steps: dict[tuple[str, int], dict[tuple, Record]] = {}
-        # The finding that holds each stored sequence-step record, by (file, line), and
+        # The finding that contains each stored sequence-step record, by (file, line), and
         # whether that finding counted it (a joined code line is evidence only).
         self._owner: dict[tuple[str, int], tuple[tuple[str, int | None], bool]] = {}
         # The finding most recently changed by each connection, with the record that did it.
@@ -100,7 +100,7 @@ class Analysis:
 
         Only for records that match no rule and no sequence step and carry no NSS code:
         analysing such a record changes nothing but the line accounting and the time span.
-        The caller sets ``last_time`` itself when it knows the time of the last record.
+        The caller sets ``last_time`` itself when it has the time of the last record.
         """
         self.start_file(file)
         self.lines += count
@@ -161,7 +161,7 @@ class Analysis:
     def _prune(self, newest: Record) -> None:
         """Forget per-connection state older than any window, so memory stays flat.
 
-        Every process id gets its own entries, and a busy server goes through many; state
+        Every process id gets its own entries, and a busy server goes through many. State
         older than the longest sequence window can no longer change any result.
         """
         now = newest.timestamp
