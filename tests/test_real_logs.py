@@ -94,3 +94,15 @@ def test_expired_server_cert_fix():
 
     assert finding.codes[0][0] == -8181
     assert "NSSEnforceValidCerts off" in finding.fix.text or "NSSEnforceValidCerts off" in finding.fix.directives
+
+
+def test_expired_server_cert_before_final_line():
+    # Follow mode sees the code line before "Unable to verify certificate" arrives.
+    path = LAB / "j1_expired_server_cert_enforce.log"
+    analysis = Analysis(load_rules())
+    for number, line in enumerate(path.read_text().splitlines()[:85], 1):
+        analysis.feed(path.name, number, line)
+    findings = serious(analysis.report())
+
+    assert [finding.rule for finding in findings] == ["nss-server-cert-check-at-start"]
+    assert findings[0].codes[0][0] == -8181
