@@ -26,6 +26,8 @@ MAX_TIMEOUTS = 3
 # a last finding, and in any case every PRUNE_EVERY records.
 PRUNE_THRESHOLD = 4096
 PRUNE_EVERY = 20000
+# Distinct message keys whose matching results are kept; the cache starts over when full.
+MATCH_CACHE_SIZE = 4096
 
 _ERROR_RANK = LEVEL_RANK["error"]
 _WARN_RANK = LEVEL_RANK["warn"]
@@ -82,6 +84,8 @@ class Analysis:
         # The finding most recently changed by each connection, with the record that did it.
         self._last_finding: dict[tuple, tuple[tuple[str, int | None], Record]] = {}
         self._since_prune = 0
+        self._match_cache: dict[tuple, tuple[list, list[Rule], list[Rule]]] = {}
+        self._match_cache: dict[tuple, tuple[list, list[Rule], list[Rule]]] = {}
 
     # -- feeding -------------------------------------------------------------------
 
@@ -135,15 +139,16 @@ class Analysis:
         Sequence rules are tried first, then the code-line join, then the other rules, and
         last the generic finding for an uncovered NSS code.
         """
-        step_rules = self._remember_steps(record)
+        steps, sequence_rules, plain_rules = self._matching(record)
+        step_rules = self._remember_steps(record, steps)
 
-        changed = self._match_rules(record, self._sequence_index.candidates(record))
+        changed = self._match_rules(record, sequence_rules)
         joined = False
         if not changed:
             changed = self._join_previous(record)
             joined = bool(changed)
         if not changed:
-            changed = self._match_rules(record, self._plain_index.candidates(record))
+            changed = self._match_rules(record, plain_rules)
         if not changed and record.codes:
             code = record.codes[0]
             changed = [self._add(None, code, _generic_severity(record), record, [])]
@@ -180,10 +185,33 @@ class Analysis:
                 record = slot.pop(connection)
                 self._owner.pop((record.file, record.line), None)
 
+    def _matching(self, record: Record) -> tuple[list, list[Rule], list[Rule]]:
+        """Return the sequence steps, sequence rules and other rules whose matchers hold.
+
+        Matching depends only on the fields in the key, and busy logs repeat the same
+        messages many times, so results are kept for recent messages.
+        """
+        key = (record.message, record.level, record.module, record.source, record.ah)
+        cached = self._match_cache.get(key)
+        if cached is not None:
+            return cached
+
+        steps = [entry for entry in self._step_index.candidates(record)
+                 if self._matches(entry[0], entry[2], record)]
+        sequence_rules = [rule for rule in self._sequence_index.candidates(record)
+                          if self._matches(rule, rule.match, record)]
+        plain_rules = [rule for rule in self._plain_index.candidates(record)
+                       if self._matches(rule, rule.match, record)]
+        result = (steps, sequence_rules, plain_rules)
+
+        if len(self._match_cache) >= MATCH_CACHE_SIZE:
+            self._match_cache.clear()
+        self._match_cache[key] = result
+        return result
+
     def _match_rules(self, record: Record, rules: list[Rule]) -> list[tuple[str, int | None]]:
+        """Add the record to the first rule, among those whose matcher holds, whose sequence holds too."""
         for rule in rules:
-            if not self._matches(rule, rule.match, record):
-                continue
             earlier = self._sequence_records(rule, record)
             if earlier is None:
                 continue
@@ -284,17 +312,17 @@ class Analysis:
             )
         if count == MAX_TIMEOUTS:
             self._disabled.add(rule.id)
+            # Cached results may still name the rule.
+            self._match_cache.clear()
             self.warnings.append(
                 f'rule "{rule.id}" ({rule.path}): disabled for the rest of the run after '
                 f"{MAX_TIMEOUTS} regular expression timeouts; its findings may be missing"
             )
 
-    def _remember_steps(self, record: Record) -> bool:
+    def _remember_steps(self, record: Record, steps: list) -> bool:
         """Store the record under every sequence step it matches; tell whether any did."""
         matched = False
-        for rule, index, step in self._step_index.candidates(record):
-            if not self._matches(rule, step, record):
-                continue
+        for rule, index, _ in steps:
             slot = self._steps.setdefault((rule.id, index), {})
             replaced = slot.get(_connection(record))
             if replaced is not None:

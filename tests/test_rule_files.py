@@ -175,7 +175,9 @@ def _slow_run(tmp_path: Path, slow_lines: int = 2) -> tuple[subprocess.Completed
     folder.mkdir()
     (folder / "catastrophic.toml").write_text(CATASTROPHIC_RULE, encoding="utf-8")
     log = tmp_path / "error_log"
-    log.write_text(SLOW_LINE * slow_lines + SEED_LOG.read_text(encoding="utf-8"), encoding="utf-8")
+    # Each slow line differs, because the engine keeps the result for a repeated message.
+    slow = "".join(SLOW_LINE.replace("b\n", "b" * (index + 1) + "\n") for index in range(slow_lines))
+    log.write_text(slow + SEED_LOG.read_text(encoding="utf-8"), encoding="utf-8")
 
     started = time.monotonic()
     result = run("--format", "json", "--rules", folder, log)
