@@ -172,13 +172,13 @@ def _load_rules(rule_dirs):
         fail(f"{error}\n{hint}".rstrip())
 
 
-def _analyse_files(paths: list[str], rules, keep_order: bool):
+def _analyse_files(paths: list[str], rules, keep_order: bool, scanner: str = "auto"):
     from nsslog.engine import Analysis
     from nsslog.fastscan import FastAnalyser
     from nsslog.reader import InputError, open_input, order_by_time
 
     analysis = Analysis(rules)
-    analyser = FastAnalyser(analysis)
+    analyser = FastAnalyser(analysis, scanner)
     if len(paths) > 1 and not keep_order:
         paths = order_by_time(paths)
 

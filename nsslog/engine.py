@@ -210,7 +210,7 @@ class Analysis:
         return result
 
     def _match_rules(self, record: Record, rules: list[Rule]) -> list[tuple[str, int | None]]:
-        """Add the record to the first rule, among those whose matcher holds, whose sequence holds too."""
+        """Add the record to the first of the matching rules whose sequence steps are also satisfied."""
         for rule in rules:
             earlier = self._sequence_records(rule, record)
             if earlier is None:

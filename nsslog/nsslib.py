@@ -3,7 +3,7 @@
 NSS registers its error tables with NSPR at run time: `NSS_NoDB_Init(NULL)` registers the
 NSPR and SEC tables, and libssl3 registers the SSL table on its first call, so one SSL
 option is set to the value it already has. After that `PR_ErrorToName` and
-`PR_ErrorToString` answer for every code the library knows. mozilla::pkix codes are
+`PR_ErrorToString` return the name and text of every code the library defines. mozilla::pkix codes are
 registered only inside Firefox, never by libnss3.
 
 Nothing here is required: when the libraries cannot be loaded, the functions raise

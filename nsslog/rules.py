@@ -1,8 +1,8 @@
 """Load, validate and compile rule files.
 
 A rule is one TOML file; its stem is the rule id. The built-in rules ship in the package
-data folder ``nsslog/rules`` (the top-level ``rules/`` folder of the source tree); a source
-checkout or an editable install reads that folder directly. docs/rules.md describes the
+data folder ``nsslog/rules``, built from the top-level ``rules/`` folder of the source tree.
+A source checkout or an editable install reads that folder directly. docs/rules.md describes the
 format.
 """
 

@@ -524,7 +524,7 @@ def test_file_renamed_back_not_reread(tmp_path: Path) -> None:
 
 
 def test_nsslog_follow_withdraws_taken_over_finding(tmp_path: Path) -> None:
-    # The code line first gives its own finding; the context line that follows makes a
+    # The code line first gives its own finding. The context line that follows makes a
     # sequence rule take that line over, so the first finding is withdrawn.
     lab = Path(__file__).parent / "data" / "modnss-lab" / "j1_expired_server_cert_enforce.log"
     code_line, context_line = lab.read_text().splitlines()[84:86]

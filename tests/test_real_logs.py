@@ -1,7 +1,7 @@
 """Real error_logs: each gives the diagnosis its scenario records, with the right codes.
 
 The lab logs come from httpd 2.4.71 with mod_nss 1.0.14 and NSS 3.87.1 driven by real TLS
-clients; each has an expect.json with the codes in the log and whether it shows a problem.
+clients. Each has an expect.json with the codes in the log and whether it shows a problem.
 """
 
 import json
@@ -97,7 +97,7 @@ def test_expired_server_cert_fix():
 
 
 def test_expired_server_cert_before_final_line():
-    # Follow mode sees the code line before "Unable to verify certificate" arrives.
+    # In follow mode the code line arrives before "Unable to verify certificate".
     path = LAB / "j1_expired_server_cert_enforce.log"
     analysis = Analysis(load_rules())
     for number, line in enumerate(path.read_text().splitlines()[:85], 1):
