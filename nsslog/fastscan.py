@@ -73,6 +73,10 @@ _NSS_NUMBER_ATOM = 0
 _DASH_DIGITS = re.compile(rb"-([0-9]{4})([0-9]?)")
 
 MAX_LITERAL_BYTES = 16
+# Clauses kept per regex: each one more can cost a scan hit on every line that holds it.
+MAX_CLAUSES = 3
+# Shortest literal of a clause kept beside a matcher's strongest one.
+MIN_EXTRA_LITERAL = 5
 
 # Any byte outside ASCII: with a case-insensitive literal, a line holding one is always looked
 # at, because Unicode case folding matches some non-ASCII letters to ASCII ones (the Kelvin
@@ -169,28 +173,25 @@ def build_prefilter(rules: list[Rule]) -> Prefilter | None:
 
     for position, rule in enumerate(prefilter.rules):
         for matcher in (rule.match, *rule.sequence):
-            clauses = []
+            wanted = []
             for literals in matcher_literals(matcher):
-                clause = set()
-                for literal in literals:
-                    # Any part of a required literal is required too; a short head keeps
-                    # the scan database small.
-                    head = literal.text.encode("utf-8")[:MAX_LITERAL_BYTES]
-                    clause.add(atom(re.escape(head), literal.caseless))
-                    caseless_used |= literal.caseless
-                clauses.append(frozenset(clause))
+                # Any part of a required literal is required too; a short head keeps the
+                # scan database small.
+                wanted.append([(re.escape(literal.text.encode("utf-8")[:MAX_LITERAL_BYTES]), literal.caseless)
+                               for literal in literals])
             if matcher.codes:
-                clause = {atom(pattern) for pattern in _CODE_PATTERNS[1:]}
-                # A code outside the NSS ranges never matches: extract_codes drops it.
-                for code in sorted(matcher.codes):
-                    if is_nss_code(code):
-                        digits = str(-code).encode()
-                        clause.add(atom(re.escape(b"-" + digits)))
-                        prefilter.code_numbers[digits] = atom_ids[(re.escape(b"-" + digits), False)]
-                clauses.append(frozenset(clause))
-            clauses = _strong_clauses(clauses, prefilter.atoms)
-            if not clauses:
+                wanted.append(_code_clause(matcher.codes))
+            # Weak clauses are dropped before their atoms are registered: a scanned atom
+            # of one or two bytes would report nearly every line.
+            wanted = _strong_clauses(wanted)
+            if not wanted:
                 return None
+            clauses = [frozenset(atom(pattern, caseless) for pattern, caseless in clause) for clause in wanted]
+            caseless_used |= any(caseless for clause in wanted for _, caseless in clause)
+            for code in matcher.codes:
+                key = (_code_atom(code), False)
+                if key in atom_ids:
+                    prefilter.code_numbers[str(-code).encode()] = atom_ids[key]
 
             index = len(prefilter.matchers)
             prefilter.matchers.append((position, clauses))
@@ -208,14 +209,33 @@ def build_prefilter(rules: list[Rule]) -> Prefilter | None:
     return prefilter
 
 
-def _strong_clauses(clauses: list[frozenset[int]], atoms: list[tuple[bytes, bool]]) -> list[frozenset[int]]:
+def _code_clause(codes) -> list[tuple[bytes, bool]]:
+    """Return the clause of a matcher's codes: any code form, or one of its numbers."""
+    clause = [(pattern, False) for pattern in _CODE_PATTERNS[1:]]
+    # A code outside the NSS ranges never matches: extract_codes drops it.
+    clause.extend((_code_atom(code), False) for code in sorted(codes) if is_nss_code(code))
+    return clause
+
+
+def _code_atom(code: int) -> bytes:
+    return re.escape(b"-" + str(-code).encode())
+
+
+def _strong_clauses(clauses: list[list[tuple[bytes, bool]]]) -> list[list[tuple[bytes, bool]]]:
     """Drop clauses of very short literals when the matcher has a better one.
 
     A clause whose shortest literal has one or two characters would send most lines to the
-    engine, so it stays only when it is all the matcher has.
+    engine, so it stays only when it is all the matcher has. The strongest clause comes first.
     """
-    strong = [clause for clause in clauses if min(_atom_length(atoms[item][0]) for item in clause) >= 3]
-    return strong or clauses
+    def shortest(clause):
+        return min(_atom_length(pattern) for pattern, _ in clause)
+
+    strong = sorted((clause for clause in clauses if shortest(clause) >= 3), key=shortest, reverse=True)
+    if not strong:
+        return clauses
+    # Each clause after the first only rules out lines that hold the first one, so it is
+    # kept when its literals are long enough to be rare.
+    return strong[:1] + [clause for clause in strong[1:] if shortest(clause) >= MIN_EXTRA_LITERAL]
 
 
 def _atom_length(pattern: bytes) -> int:
@@ -224,25 +244,24 @@ def _atom_length(pattern: bytes) -> int:
 
 
 def matcher_literals(matcher: Matcher) -> list[list[Literal]]:
-    """Return the clauses a matcher's text conditions give: one alternative each must hold."""
+    """Return the clauses a matcher's text conditions give: one literal of each must hold."""
     clauses = []
     for pattern in (matcher.message, matcher.source):
         if pattern is None:
             continue
-        literals = regex_literals(pattern.pattern)
-        if literals:
-            clauses.append(literals)
+        clauses.extend(regex_clauses(pattern.pattern) or [])
 
     if matcher.ah:
         clauses.append([Literal(f"{code}: ") for code in sorted(matcher.ah)])
     return clauses
 
 
-def regex_literals(pattern: str) -> list[Literal] | None:
-    """Return literals one of which every match of the regex contains, or None.
+def regex_clauses(pattern: str) -> list[list[Literal]] | None:
+    """Return clauses that every match of the regex satisfies, strongest first, or None.
 
-    The pattern is read with Python's re parser. The result is the longest run of literal
-    characters that every match passes through, or the set of such runs of an alternation.
+    The pattern is read with Python's re parser. A clause is a set of literals one of which
+    every match contains; a match satisfies every clause. Several clauses of one regex let the
+    scan skip lines that hold one of its literals but not the others.
     """
     if _REGEX_ONLY.search(pattern):
         return None
@@ -252,62 +271,83 @@ def regex_literals(pattern: str) -> list[Literal] | None:
         return None
 
     caseless = bool(parsed.state.flags & sre_constants.SRE_FLAG_IGNORECASE)
-    found = _required(list(parsed), caseless)
-    if not found or any(not text or "\n" in text or "\r" in text for text, _ in found):
+    clauses = [clause for clause in _conjunction(list(parsed), caseless) if _scannable(clause)]
+    if not clauses:
         return None
-    if any(folded and not text.isascii() for text, folded in found):
-        return None
-    return [Literal(text, folded) for text, folded in found]
+    clauses.sort(key=_strength, reverse=True)
+    return [[Literal(text, folded) for text, folded in clause] for clause in clauses[:MAX_CLAUSES]]
 
 
-def _required(items: list, caseless: bool) -> list[tuple[str, bool]] | None:
-    """Return the most selective requirement of a sequence of parsed regex items."""
-    best: list[tuple[str, bool]] | None = None
+def regex_literals(pattern: str) -> list[Literal] | None:
+    """Return the strongest clause of regex_clauses: literals one of which every match holds."""
+    clauses = regex_clauses(pattern)
+    return clauses[0] if clauses else None
+
+
+def _scannable(clause: list[tuple[str, bool]]) -> bool:
+    # An empty text holds on every line, and a scan works on single lines. Caseless non-ASCII
+    # text is left out: Unicode case folding does not map onto bytes.
+    if any(not text or "\n" in text or "\r" in text for text, _ in clause):
+        return False
+    return not any(folded and not text.isascii() for text, folded in clause)
+
+
+def _conjunction(items: list, caseless: bool) -> list[list[tuple[str, bool]]]:
+    """Return the clauses that a sequence of parsed regex items requires, all of them."""
+    clauses = []
     run: list[str] = []
-
-    def consider(option: list[tuple[str, bool]] | None) -> None:
-        nonlocal best
-        if option and (best is None or _strength(option) > _strength(best)):
-            best = option
-
     for opcode, argument in items:
         if opcode is sre_constants.LITERAL:
             run.append(chr(argument))
             continue
 
-        consider([("".join(run), caseless)] if run else None)
+        if run:
+            clauses.append([("".join(run), caseless)])
         run = []
-        consider(_item_requirement(opcode, argument, caseless))
+        clauses.extend(_item_clauses(opcode, argument, caseless))
 
-    consider([("".join(run), caseless)] if run else None)
-    return best
+    if run:
+        clauses.append([("".join(run), caseless)])
+    return clauses
 
 
-def _item_requirement(opcode, argument, caseless: bool) -> list[tuple[str, bool]] | None:
+def _item_clauses(opcode, argument, caseless: bool) -> list[list[tuple[str, bool]]]:
     if opcode is sre_constants.SUBPATTERN:
         _, add_flags, _, body = argument
-        return _required(list(body), caseless or bool(add_flags & sre_constants.SRE_FLAG_IGNORECASE))
+        return _conjunction(list(body), caseless or bool(add_flags & sre_constants.SRE_FLAG_IGNORECASE))
 
     if opcode in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT):
         low, _, body = argument
-        return _required(list(body), caseless) if low >= 1 else None
+        return _conjunction(list(body), caseless) if low >= 1 else []
 
     if opcode is sre_constants.ATOMIC_GROUP:
-        return _required(list(argument), caseless)
+        return _conjunction(list(argument), caseless)
 
     if opcode is sre_constants.BRANCH:
-        options = []
-        for branch in argument[1]:
-            required = _required(list(branch), caseless)
-            if not required:
-                return None
-            options.extend(required)
-        return options
-    return None
+        return _either(argument[1], caseless)
+    return []
+
+
+def _either(branches, caseless: bool) -> list[list[tuple[str, bool]]]:
+    """Return clauses for an alternation: (A and B) or C holds exactly when (A or C) and (B or C)."""
+    options = []
+    for branch in branches:
+        clauses = [clause for clause in _conjunction(list(branch), caseless) if _scannable(clause)]
+        if not clauses:
+            return []
+        options.append(sorted(clauses, key=_strength, reverse=True)[:MAX_CLAUSES])
+
+    combined: list[list[tuple[str, bool]]] = [[]]
+    for clauses in options:
+        if len(combined) * len(clauses) > MAX_CLAUSES:
+            # Too many combinations: each branch gives its strongest clause only.
+            return [[item for clauses in options for item in clauses[0]]]
+        combined = [left + right for left in combined for right in clauses]
+    return combined
 
 
 def _strength(option: list[tuple[str, bool]]) -> tuple[int, int]:
-    # The shortest alternative bounds how selective a requirement is; fewer is better.
+    # The shortest alternative bounds how selective a clause is; fewer is better.
     return (min(len(text) for text, _ in option), -len(option))
 
 
@@ -434,7 +474,10 @@ class FastAnalyser:
         self.min_chunk = min_chunk if scanner == "auto" else 0
         self.scanner = None
         self.nul_lines = 0
-        self._last_header: int | None = None
+        # Within the current block: where the run of lines counted in bulk starts, and the
+        # start of the last bulk line whose time is the latest time so far.
+        self._bulk_start = 0
+        self._time_line: int | None = None
 
     def feed_stream(self, stream: BinaryIO, name: str, chunk_size: int = CHUNK_SIZE) -> int:
         """Analyse every line of a stream; return how many lines contain NUL bytes.
@@ -466,27 +509,25 @@ class FastAnalyser:
     def _feed_block(self, block: bytes, name: str, counter: _LineCounter) -> None:
         special = self._special_lines(block)
         hits = self.scanner.scan(block)
+        self._bulk_start = 0
+        self._time_line = None
         line_number = counter.next_line + 1
         position = 0
-        previous_end = 0
-        # Start of the last header line counted in bulk whose time is not yet the last time.
-        self._last_header = None
 
         for start in sorted(special.union(hits)):
+            end = block.index(b"\n", start)
+            if start not in special and not self._may_matter(block[start:end], hits[start]):
+                # A header line that cannot matter stays in the run counted in bulk.
+                continue
             line_number += block.count(b"\n", position, start)
             position = start
-            self._count_headers(block, name, previous_end, start)
+            self._count_headers(block, name, start)
+            self._feed_line(name, line_number, decode(block[start:end]))
+            self._bulk_start = end + 1
 
-            end = block.index(b"\n", start)
-            if start in special or self._may_matter(block[start:end], hits.get(start)):
-                self._feed_line(name, line_number, decode(block[start:end]))
-            else:
-                self._count_headers(block, name, start, end + 1)
-            previous_end = end + 1
-
-        self._count_headers(block, name, previous_end, len(block))
-        if self._last_header is not None:
-            self.analysis.last_time = _header_time(block, self._last_header)
+        self._count_headers(block, name, len(block))
+        if self._time_line is not None:
+            self.analysis.last_time = _header_time(block, self._time_line)
         counter.next_line += block.count(b"\n")
 
     @staticmethod
@@ -504,16 +545,17 @@ class FastAnalyser:
         hits = self.prefilter.add_code_numbers(line, hits)
         return bool(self.prefilter.rules_for(hits)) or self.prefilter.may_carry_code(hits)
 
-    def _count_headers(self, block: bytes, name: str, start: int, end: int) -> None:
-        """Account the header lines block[start:end] as records without analysing them."""
+    def _count_headers(self, block: bytes, name: str, end: int) -> None:
+        """Account the header lines from the end of the last fed line to ``end`` in bulk."""
+        start = self._bulk_start
         if end <= start:
             return
-        count = block.count(b"\n", start, end)
         analysis = self.analysis
         first_time = _header_time(block, start) if analysis.first_time is None else None
-        analysis.count_records(name, count, first_time)
+        analysis.count_records(name, block.count(b"\n", start, end), first_time)
+        # The last of these lines has the latest time so far, unless a fed line has one later.
         before_last = block.rfind(b"\n", start, end - 1)
-        self._last_header = start if before_last < 0 else before_last + 1
+        self._time_line = start if before_last < 0 else before_last + 1
 
     def _feed_line(self, name: str, number: int, text: str) -> None:
         analysis = self.analysis
@@ -521,7 +563,7 @@ class FastAnalyser:
         analysis.feed(name, number, text)
         if analysis.last_time is not before:
             # The line was a record with a time, later than any header counted before it.
-            self._last_header = None
+            self._time_line = None
 
 
 class _LineCounter:
