@@ -30,6 +30,7 @@ PRUNE_EVERY = 20000
 MATCH_CACHE_SIZE = 4096
 
 _ERROR_RANK = LEVEL_RANK["error"]
+_RECORD = LineKind.RECORD.value
 _WARN_RANK = LEVEL_RANK["warn"]
 
 
@@ -60,7 +61,8 @@ class Analysis:
         self.rules = list(rules)
         self.max_evidence = max_evidence
         self.lines = 0
-        self.counts = {kind: 0 for kind in LineKind}
+        # Keyed by LineKind value: hashing a str is cheaper than hashing an Enum member.
+        self.counts = {kind.value: 0 for kind in LineKind}
         self.files: list[str] = []
         self.errors: list[str] = []
         self.warnings: list[str] = []
@@ -108,7 +110,7 @@ class Analysis:
         """
         self.start_file(file)
         self.lines += count
-        self.counts[LineKind.RECORD] += count
+        self.counts[_RECORD] += count
         self._file_state[file].after_record = True
         if first_time is not None and self.first_time is None:
             self.first_time = first_time
@@ -122,10 +124,10 @@ class Analysis:
         record = parse_line(text, file, line_number)
         if record is None:
             kind = LineKind.CONTINUATION if state.after_record else LineKind.UNPARSED
-            self.counts[kind] += 1
+            self.counts[kind.value] += 1
             return []
 
-        self.counts[LineKind.RECORD] += 1
+        self.counts[_RECORD] += 1
         state.after_record = True
         if record.time:
             if self.first_time is None:
@@ -383,9 +385,9 @@ class Analysis:
         summary = Summary(
             files=tuple(self.files),
             lines=self.lines,
-            parsed=self.counts[LineKind.RECORD],
-            continuation=self.counts[LineKind.CONTINUATION],
-            unparsed=self.counts[LineKind.UNPARSED],
+            parsed=self.counts[_RECORD],
+            continuation=self.counts[LineKind.CONTINUATION.value],
+            unparsed=self.counts[LineKind.UNPARSED.value],
             first_time=_iso_time(self.first_time),
             last_time=_iso_time(self.last_time),
             errors=tuple(self.errors),

@@ -19,10 +19,10 @@ one in the same file, and unparsed otherwise.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import lru_cache
+from typing import NamedTuple
 
 LEVELS = (
     "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
@@ -99,9 +99,12 @@ class LineKind(Enum):
     UNPARSED = "unparsed"
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One error_log entry: a physical line that matched a known layout."""
+class Record(NamedTuple):
+    """One error_log entry: a physical line that matched a known layout.
+
+    A named tuple rather than a frozen dataclass: it is built for every line that may
+    matter, and a tuple is built about three times faster.
+    """
 
     file: str
     line: int
@@ -143,8 +146,9 @@ def extract_codes(message: str) -> tuple[int, ...]:
     """Find every NSS or NSPR error code in a message, in order, without repeats."""
     found: list[int] = []
 
-    for match in _NEGATIVE_NUMBER.finditer(message):
-        found.append(-int(match.group(1)))
+    if "-" in message:
+        for match in _NEGATIVE_NUMBER.finditer(message):
+            found.append(-int(match.group(1)))
 
     if "0x" in message:
         for match in _UNSIGNED_HEX.finditer(message):
@@ -153,6 +157,8 @@ def extract_codes(message: str) -> tuple[int, ...]:
     if "_ERROR" in message:
         found.extend(_codes_from_names(message))
 
+    if not found:
+        return ()
     return tuple(dict.fromkeys(code for code in found if is_nss_code(code)))
 
 
