@@ -6,7 +6,8 @@ the lines. Each is run several times. The table shows the median wall time, the 
 second, the peak RSS of the child process, and the ratios to grep and to the bare loop. The
 first nsslog run of each size is also checked against the expected findings and line
 accounting that bench/generate.py wrote. Start-up time is measured on ``nsslog --version``
-and ``nsslog explain -12176``.
+and ``nsslog explain -12176``. Last, each target (time, memory, growth, start-up) is printed
+as met or not met.
 
 Usage: python bench/run.py [--sizes 100000,1000000,5000000] [--repeat 3] [--plain]
 """
@@ -169,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
 
     failed = False
+    results: dict[int, tuple[Measure, Measure]] = {}
     for lines in (int(size) for size in options.sizes.split(",")):
         path = ensure_log(lines, options.seed)
         nsslog = measure(command + ["--format", "json", "--fail-on", "never", str(path)], options.repeat)
@@ -176,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         loop = measure([sys.executable, "-c", BARE_LOOP, str(path)], options.repeat)
         problems = check_findings(nsslog.output, path)
         failed |= bool(problems)
+        results[lines] = (nsslog, grep)
 
         size_mb = path.stat().st_size / 1e6
         print(f"{lines:>9} {size_mb:>6.0f} {nsslog.seconds:>9.2f} {lines / nsslog.seconds:>10,.0f} "
@@ -186,9 +189,40 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    {problem}")
 
     print()
-    for name, seconds in startup(options.plain, options.repeat):
+    starts = startup(options.plain, options.repeat)
+    for name, seconds in starts:
         print(f"start-up: {name}: {seconds:.3f} s (median)")
+    print()
+    for line in target_lines(results, starts):
+        print(line)
     return 1 if failed else 0
+
+
+def target_lines(results: dict[int, tuple[Measure, Measure]], starts: list[tuple[str, float]]) -> list[str]:
+    """Compare the figures with the targets the benchmark exists for; one line each."""
+    checks = []
+    million = results.get(1_000_000)
+    if million:
+        nsslog, grep = million
+        checks.append(("1M lines in at most 0.5 s", f"{nsslog.seconds:.2f} s", nsslog.seconds <= 0.5))
+        ratio = nsslog.seconds / grep.seconds
+        checks.append(("1M lines in at most 8x grep -cE", f"{ratio:.0f}x", ratio <= 8))
+    for lines, (nsslog, _) in sorted(results.items()):
+        # The target is in MB (10^6 bytes); ru_maxrss was converted to MiB.
+        megabytes = nsslog.rss_mib * 1.048576
+        checks.append((f"{lines:,} lines: peak RSS at most 40 MB", f"{megabytes:.1f} MB", megabytes <= 40))
+    five = results.get(5_000_000)
+    if million and five:
+        memory = five[0].rss_mib / million[0].rss_mib
+        checks.append(("5M lines: RSS at most 1.10x that of 1M", f"{memory:.2f}x", memory <= 1.10))
+        growth = five[0].seconds / million[0].seconds
+        checks.append(("5M lines: time at most 5.5x that of 1M", f"{growth:.2f}x", growth <= 5.5))
+    for name, seconds in starts:
+        checks.append((f"{name} in at most 0.15 s", f"{seconds:.3f} s", seconds <= 0.15))
+
+    width = max(len(name) for name, _, _ in checks)
+    return ["targets:"] + [f"  {name:<{width}}  {value:>9}  {'met' if met else 'NOT MET'}"
+                           for name, value, met in checks]
 
 
 if __name__ == "__main__":
