@@ -7,14 +7,15 @@ bytes instead:
 1. One compiled bytes regex finds the lines that do not start with a standard header
    (a bracketed httpd 2.2 or 2.4 line, or a syslog line). Only those few lines are parsed
    one by one; every other line is certainly a record and is only counted.
-2. Each rule condition is reduced to literals that any matching line must contain: the
-   codes, the AH codes and the literal text of the message and source regexes. One
-   multi-pattern scan of the chunk finds the lines that contain any of them, or anything
-   that can carry an NSS error code. Of those, the lines in which every condition of some
-   rule or sequence step found its literals go through the engine.
+2. Each rule condition is reduced to clauses, sets of literals one of which any matching
+   line must contain: the codes, the AH codes and the literal runs of the message and
+   source regexes (``will force (?:quick )?renegotiation`` gives two clauses, "will force "
+   and "renegotiation"). One multi-pattern scan of the chunk finds the lines that contain
+   any literal, or anything that can carry an NSS error code. Of those, the lines in which
+   every clause of some rule or sequence step is satisfied go through the engine.
 
-The engine result is the same as feeding every line. A record that contains none of a
-rule's literals cannot match that rule. A record that matches no rule and no sequence step,
+The engine result is the same as feeding every line. A record that fails one of a rule's
+clauses cannot match that rule. A record that matches no rule and no sequence step,
 and carries no NSS code, changes nothing in the analysis but the line accounting, which this
 module does in bulk. When a rule has a condition with no literal to look for, the module
 falls back to feeding every line.
@@ -73,7 +74,7 @@ _NSS_NUMBER_ATOM = 0
 _DASH_DIGITS = re.compile(rb"-([0-9]{4})([0-9]?)")
 
 MAX_LITERAL_BYTES = 16
-# Clauses kept per regex: each one more can cost a scan hit on every line that holds it.
+# Clauses kept per regex: each extra clause can cost a scan hit on every line that contains it.
 MAX_CLAUSES = 3
 # Shortest literal of a clause kept beside a matcher's strongest one.
 MIN_EXTRA_LITERAL = 5
@@ -173,21 +174,21 @@ def build_prefilter(rules: list[Rule]) -> Prefilter | None:
 
     for position, rule in enumerate(prefilter.rules):
         for matcher in (rule.match, *rule.sequence):
-            wanted = []
+            literal_clauses = []
             for literals in matcher_literals(matcher):
                 # Any part of a required literal is required too; a short head keeps the
                 # scan database small.
-                wanted.append([(re.escape(literal.text.encode("utf-8")[:MAX_LITERAL_BYTES]), literal.caseless)
+                literal_clauses.append([(re.escape(literal.text.encode("utf-8")[:MAX_LITERAL_BYTES]), literal.caseless)
                                for literal in literals])
             if matcher.codes:
-                wanted.append(_code_clause(matcher.codes))
+                literal_clauses.append(_code_clause(matcher.codes))
             # Weak clauses are dropped before their atoms are registered: a scanned atom
             # of one or two bytes would report nearly every line.
-            wanted = _strong_clauses(wanted)
-            if not wanted:
+            literal_clauses = _strong_clauses(literal_clauses)
+            if not literal_clauses:
                 return None
-            clauses = [frozenset(atom(pattern, caseless) for pattern, caseless in clause) for clause in wanted]
-            caseless_used |= any(caseless for clause in wanted for _, caseless in clause)
+            clauses = [frozenset(atom(pattern, caseless) for pattern, caseless in clause) for clause in literal_clauses]
+            caseless_used |= any(caseless for clause in literal_clauses for _, caseless in clause)
             for code in matcher.codes:
                 key = (_code_atom(code), False)
                 if key in atom_ids:
@@ -233,7 +234,7 @@ def _strong_clauses(clauses: list[list[tuple[bytes, bool]]]) -> list[list[tuple[
     strong = sorted((clause for clause in clauses if shortest(clause) >= 3), key=shortest, reverse=True)
     if not strong:
         return clauses
-    # Each clause after the first only rules out lines that hold the first one, so it is
+    # Each clause after the first only rules out lines that contain the first one, so it is
     # kept when its literals are long enough to be rare.
     return strong[:1] + [clause for clause in strong[1:] if shortest(clause) >= MIN_EXTRA_LITERAL]
 
@@ -244,7 +245,7 @@ def _atom_length(pattern: bytes) -> int:
 
 
 def matcher_literals(matcher: Matcher) -> list[list[Literal]]:
-    """Return the clauses a matcher's text conditions give: one literal of each must hold."""
+    """Return the clauses of a matcher's text conditions: each line it matches contains one literal of each."""
     clauses = []
     for pattern in (matcher.message, matcher.source):
         if pattern is None:
@@ -261,7 +262,7 @@ def regex_clauses(pattern: str) -> list[list[Literal]] | None:
 
     The pattern is read with Python's re parser. A clause is a set of literals one of which
     every match contains; a match satisfies every clause. Several clauses of one regex let the
-    scan skip lines that hold one of its literals but not the others.
+    scan skip lines that contain one of its literals but not the others.
     """
     if _REGEX_ONLY.search(pattern):
         return None
@@ -285,7 +286,7 @@ def regex_literals(pattern: str) -> list[Literal] | None:
 
 
 def _scannable(clause: list[tuple[str, bool]]) -> bool:
-    # An empty text holds on every line, and a scan works on single lines. Caseless non-ASCII
+    # An empty text is in every line, and a scan works on single lines. Caseless non-ASCII
     # text is left out: Unicode case folding does not map onto bytes.
     if any(not text or "\n" in text or "\r" in text for text, _ in clause):
         return False
@@ -329,7 +330,7 @@ def _item_clauses(opcode, argument, caseless: bool) -> list[list[tuple[str, bool
 
 
 def _either(branches, caseless: bool) -> list[list[tuple[str, bool]]]:
-    """Return clauses for an alternation: (A and B) or C holds exactly when (A or C) and (B or C)."""
+    """Return clauses for an alternation: (A and B) or C is true exactly when (A or C) and (B or C) are."""
     options = []
     for branch in branches:
         clauses = [clause for clause in _conjunction(list(branch), caseless) if _scannable(clause)]
