@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def target_lines(results: dict[int, tuple[Measure, Measure]], starts: list[tuple[str, float]]) -> list[str]:
-    """Compare the figures with the targets the benchmark exists for; one line each."""
+    """Return one line per target with the measured figure and whether it is met."""
     checks = []
     million = results.get(1_000_000)
     if million:

@@ -174,20 +174,11 @@ def build_prefilter(rules: list[Rule]) -> Prefilter | None:
 
     for position, rule in enumerate(prefilter.rules):
         for matcher in (rule.match, *rule.sequence):
-            literal_clauses = []
-            for literals in matcher_literals(matcher):
-                # Any part of a required literal is required too; a short head keeps the
-                # scan database small.
-                literal_clauses.append([(re.escape(literal.text.encode("utf-8")[:MAX_LITERAL_BYTES]), literal.caseless)
-                               for literal in literals])
-            if matcher.codes:
-                literal_clauses.append(_code_clause(matcher.codes))
-            # Weak clauses are dropped before their atoms are registered: a scanned atom
-            # of one or two bytes would report nearly every line.
-            literal_clauses = _strong_clauses(literal_clauses)
+            literal_clauses = _matcher_clauses(matcher)
             if not literal_clauses:
                 return None
-            clauses = [frozenset(atom(pattern, caseless) for pattern, caseless in clause) for clause in literal_clauses]
+            clauses = [frozenset(atom(pattern, caseless) for pattern, caseless in clause)
+                       for clause in literal_clauses]
             caseless_used |= any(caseless for clause in literal_clauses for _, caseless in clause)
             for code in matcher.codes:
                 key = (_code_atom(code), False)
@@ -208,6 +199,22 @@ def build_prefilter(rules: list[Rule]) -> Prefilter | None:
                     if index not in prefilter.by_atom.setdefault(non_ascii, []):
                         prefilter.by_atom[non_ascii].append(index)
     return prefilter
+
+
+def _matcher_clauses(matcher: Matcher) -> list[list[tuple[bytes, bool]]]:
+    """Return a matcher's clauses as (pattern, caseless) atoms, weak ones left out."""
+    clauses = []
+    for literals in matcher_literals(matcher):
+        # Any part of a required literal is required too; a short head keeps the scan
+        # database small.
+        heads = (literal.text.encode("utf-8")[:MAX_LITERAL_BYTES] for literal in literals)
+        clauses.append([(re.escape(head), literal.caseless) for head, literal in zip(heads, literals)])
+
+    if matcher.codes:
+        clauses.append(_code_clause(matcher.codes))
+    # Weak clauses are dropped before their atoms are registered: a scanned atom of one or
+    # two bytes would report nearly every line.
+    return _strong_clauses(clauses)
 
 
 def _code_clause(codes) -> list[tuple[bytes, bool]]:
@@ -245,7 +252,10 @@ def _atom_length(pattern: bytes) -> int:
 
 
 def matcher_literals(matcher: Matcher) -> list[list[Literal]]:
-    """Return the clauses of a matcher's text conditions: each line it matches contains one literal of each."""
+    """Return the clauses of a matcher's text conditions.
+
+    Each line the matcher matches contains one literal of each clause.
+    """
     clauses = []
     for pattern in (matcher.message, matcher.source):
         if pattern is None:
@@ -280,7 +290,7 @@ def regex_clauses(pattern: str) -> list[list[Literal]] | None:
 
 
 def regex_literals(pattern: str) -> list[Literal] | None:
-    """Return the strongest clause of regex_clauses: literals one of which every match holds."""
+    """Return the strongest clause of regex_clauses: literals one of which every match contains."""
     clauses = regex_clauses(pattern)
     return clauses[0] if clauses else None
 
