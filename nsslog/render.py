@@ -8,6 +8,7 @@ interpreted and control characters are shown escaped, never emitted.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.text import Text
@@ -105,7 +106,11 @@ def render_finding(finding: Finding, console: Console) -> None:
         body.append(_labelled("Known problems: ", finding.known_problems))
     body.append(Text("Evidence:", style="bold"))
     for item in body:
-        print_indented(item, console)
+        if isinstance(item, _Whole):
+            # Directives and commands are meant to be copied, so a line break would break them.
+            console.print(Text("  ") + item.text, soft_wrap=True)
+        else:
+            print_indented(item, console)
 
     # Evidence lines are printed whole, without wrapping, so they can be copied and searched.
     for item in finding.evidence:
@@ -126,14 +131,21 @@ def print_indented(text: Text, console: Console, indent: int = 2) -> None:
         console.print(Text(" " * indent) + line if line.plain else Text(), soft_wrap=True)
 
 
-def _fix_lines(finding: Finding) -> list[Text]:
+@dataclass(frozen=True)
+class _Whole:
+    """A report line printed whole, without wrapping."""
+
+    text: Text
+
+
+def _fix_lines(finding: Finding) -> list[Text | _Whole]:
     fix = finding.fix
     heading = "Fix" + (f" (in {fix.where})" if fix.where else "") + ":"
     lines = [Text(heading, style="bold")]
     for directive in fix.directives:
-        lines.append(Text(f"    {directive}", style="green"))
+        lines.append(_Whole(Text(f"    {directive}", style="green")))
     for command in fix.commands:
-        lines.append(Text(f"    $ {command}", style="green"))
+        lines.append(_Whole(Text(f"    $ {command}", style="green")))
     lines.append(Text(fix.text))
     if finding.references:
         lines.append(_labelled("References: ", ", ".join(finding.references)))

@@ -168,6 +168,18 @@ def test_text_report_shows_fix_and_evidence():
     assert "\x1b[" not in result.stdout
 
 
+def test_fix_commands_print_unwrapped():
+    from nsslog.rules import load_rules
+
+    rule = next(rule for rule in load_rules() if rule.id == "nss-client-cert-untrusted-issuer")
+    result = run("--color", "never", str(LAB / "c1_client_cert_unknown_ca.log"), env={"COLUMNS": "60"})
+    printed = [line.strip() for line in result.stdout.splitlines()]
+
+    assert any(len(command) > 60 for command in rule.fix.commands)
+    for command in rule.fix.commands:
+        assert f"$ {command}" in printed
+
+
 def test_color_always_emits_escapes():
     result = run("--color", "always", str(SEED))
 
