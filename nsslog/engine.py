@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from nsslog.fill import fill_fix, log_values
 from nsslog.index import MatcherIndex
 from nsslog.parser import LEVEL_RANK, LineKind, Record, parse_line, parse_time
 from nsslog.report import Evidence, Finding, Report, Summary
@@ -444,9 +445,11 @@ def _freeze(state: _FindingState) -> Finding:
     )
 
     if rule is not None:
+        _, filled = fill_fix(rule.fix, log_values(rule, state.evidence, REGEX_TIMEOUT))
         return Finding(
             rule=rule.id, title=rule.title, cause=rule.cause, fix=rule.fix,
-            references=rule.references, known_problems=rule.known_problems, **common,
+            references=rule.references, known_problems=rule.known_problems,
+            filled=tuple(sorted(filled.items())), **common,
         )
     return _generic_finding(code_table, state.code, common)
 

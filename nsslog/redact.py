@@ -136,12 +136,14 @@ class Redactor:
         )
 
     def finding(self, finding: Finding) -> Finding:
-        """Return a copy of one finding with its evidence redacted."""
+        """Return a copy of one finding with its evidence and the values in its fix redacted."""
         evidence = tuple(
             Evidence(file=self.text(item.file), line=item.line, text=self.text(item.text))
             for item in finding.evidence
         )
-        return replace(finding, evidence=evidence)
+        # A redacted value ("<host-1>") is not a safe fill-in, so its placeholder stays.
+        filled = tuple((name, self.text(value)) for name, value in finding.filled)
+        return replace(finding, evidence=evidence, filled=filled)
 
     # -- replacements --------------------------------------------------------------
 

@@ -139,7 +139,7 @@ class _Whole:
 
 
 def _fix_lines(finding: Finding) -> list[Text | _Whole]:
-    fix = finding.fix
+    fix = finding.filled_fix()
     heading = "Fix" + (f" (in {fix.where})" if fix.where else "") + ":"
     lines = [Text(heading, style="bold")]
     for directive in fix.directives:

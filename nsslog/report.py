@@ -11,6 +11,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from nsslog.fill import fill_fix
 from nsslog.rules import Fix
 
 SCHEMA = "nsslog/1"
@@ -43,6 +44,12 @@ class Finding:
     references: tuple[str, ...]
     known_problems: str
     evidence: tuple[Evidence, ...]
+    # Values read from the evidence for the fix's placeholders, by placeholder name.
+    filled: tuple[tuple[str, str], ...] = ()
+
+    def filled_fix(self) -> Fix:
+        """Return the fix with the values read from the log in place of its placeholders."""
+        return fill_fix(self.fix, dict(self.filled))[0] if self.filled else self.fix
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +86,7 @@ def escape_undecodable(text: str) -> str:
 
 def finding_to_dict(finding: Finding) -> dict:
     """Return the JSON object of one finding."""
+    fix = finding.filled_fix()
     return {
         "rule": finding.rule,
         "title": finding.title,
@@ -89,10 +97,11 @@ def finding_to_dict(finding: Finding) -> dict:
         "codes": [{"code": code, "name": name} for code, name in finding.codes],
         "cause": finding.cause,
         "fix": {
-            "directives": list(finding.fix.directives),
-            "where": finding.fix.where,
-            "commands": list(finding.fix.commands),
-            "text": finding.fix.text,
+            "directives": list(fix.directives),
+            "where": fix.where,
+            "commands": list(fix.commands),
+            "text": fix.text,
+            "filled": dict(finding.filled),
         },
         "references": list(finding.references),
         "known_problems": finding.known_problems,
