@@ -7,9 +7,12 @@ The parser reads the layouts httpd writes without a custom ErrorLogFormat:
   [[client|remote IP:port] ]message[, referer: URL]`` (the module is empty for modules
   such as mod_nss that declare none, giving ``[:error]``)
 - the same 2.4 line with an ISO time (``%{cu}t``) and with extra ``[X:id]`` log-id fields
-- syslog files (``Mon DD HH:MM:SS host ident[pid]: ...``) and ``journalctl`` output in the
-  ``short``, ``short-precise`` and ``short-iso`` forms, whose payload is a 2.4 line without
-  its time, a start-up line or free text
+- syslog files (``Mon DD HH:MM:SS host ident[pid]: ...``, RFC 3339 and RFC 5424) and
+  ``journalctl`` output in the ``short``, ``short-precise``, ``short-iso``, ``short-full``,
+  ``short-unix`` and ``short-monotonic`` forms, whose payload is a 2.4 line without its time,
+  a start-up line or free text
+- that payload alone (``journalctl -o cat``, or an ErrorLogFormat without ``%t``): a record
+  without a time
 - bare start-up lines (``AH00016: Configuration Failed``, ``(98)Address already in use: ...``)
 
 A line in none of these layouts is a continuation of the record before it when it follows
@@ -60,10 +63,25 @@ _BRACKETED = re.compile(
 # Payload of a syslog or journal line written by httpd: no time of its own.
 _SYSLOG_PAYLOAD = re.compile(r"\[(?:(?P<module>[\w.-]*):)?" + _LEVEL + r"\] " + _TAIL, re.DOTALL)
 
+# The time forms: syslog and journalctl short and short-precise, short-iso (and rsyslog's
+# RFC 3339 files), short-full with weekday and zone, short-unix seconds since the epoch, and
+# short-monotonic seconds since boot in brackets.
 _SYSLOG_PREFIX = re.compile(
     r"(?P<time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d{1,6})?"
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[+-]\d\d:?\d\d|Z)?)"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[+-]\d\d:?\d\d|Z)?"
+    r"|[A-Z][a-z]{2} \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d{1,6})? (?:[A-Z]{1,6}|[+-]\d\d(?:\d\d)?)"
+    r"|\d{9,11}(?:\.\d{1,6})?"
+    r"|\[ *\d{1,10}\.\d{1,6}\])"
     r" (?P<host>\S+) (?P<ident>[^\s\[:]+)(?:\[(?P<ident_pid>\d{1,10})\])?: (?P<rest>.*)",
+    re.DOTALL,
+)
+
+# RFC 5424 syslog: <PRI>1 TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MSG, where "-"
+# marks a missing field.
+_RFC5424_PREFIX = re.compile(
+    r"<\d{1,3}>1 (?P<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[+-]\d\d:?\d\d|Z)?|-)"
+    r" (?P<host>\S+) (?P<ident>\S+) (?:(?P<ident_pid>\d{1,10})|\S+) \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+)"
+    r"(?: \ufeff?(?P<rest>.*))?",
     re.DOTALL,
 )
 
@@ -182,12 +200,19 @@ def parse_line(text: str, file: str = "-", line: int = 0) -> Record | None:
     first = text[0]
     if first == "[":
         match = _BRACKETED.match(text)
-        return _build(match, text, file, line, _bracket_layout(match)) if match else None
+        if match:
+            return _build(match, text, file, line, _bracket_layout(match))
+        return _parse_untimed(text, file, line)
 
     if first.isdigit() or first.isupper():
         match = _SYSLOG_PREFIX.match(text)
         if match:
             return _parse_syslog(match, text, file, line)
+
+    if first == "<":
+        match = _RFC5424_PREFIX.match(text)
+        if match:
+            return _parse_syslog(match, text, file, line, "rfc5424")
 
     if first in "(AShap":
         match = _STARTUP.match(text)
@@ -205,21 +230,47 @@ def _bracket_layout(match: re.Match | None) -> str:
     return "httpd-2.4"
 
 
-def _parse_syslog(prefix: re.Match, text: str, file: str, line: int) -> Record:
-    layout = "journal-iso" if prefix.group("time")[0].isdigit() else "syslog"
-    rest = prefix.group("rest")
+def _parse_untimed(text: str, file: str, line: int) -> Record | None:
+    """Parse a line that starts with "[" but not with a bracketed time.
+
+    journalctl's short-monotonic form starts with the seconds since boot, and its cat form,
+    like an ErrorLogFormat without %t, starts with the [module:level] field.
+    """
+    prefix = _SYSLOG_PREFIX.match(text)
+    if prefix:
+        return _parse_syslog(prefix, text, file, line)
+
+    payload = _SYSLOG_PAYLOAD.match(text)
+    return _build(payload, text, file, line, "payload") if payload else None
+
+
+def _syslog_layout(time: str) -> str:
+    if time[0] == "[":
+        return "journal-monotonic"
+    if time[0].isdigit():
+        return "journal-iso" if "-" in time else "journal-unix"
+    return "journal-full" if time[8:9] == "-" else "syslog"
+
+
+def _parse_syslog(prefix: re.Match, text: str, file: str, line: int, layout: str | None = None) -> Record:
+    time = prefix.group("time")
+    layout = layout or _syslog_layout(time)
+    # Seconds since boot and a missing RFC 5424 time ("-") give no wall-clock time.
+    if time == "-" or layout == "journal-monotonic":
+        time = None
+    rest = prefix.group("rest") or ""
     ident_pid = prefix.group("ident_pid")
 
     inner = _SYSLOG_PAYLOAD.match(rest)
     if inner:
-        return _build(inner, text, file, line, layout, time=prefix.group("time"))
+        return _build(inner, text, file, line, layout, time=time)
 
     startup = _STARTUP.match(rest)
     if startup:
-        return _build(startup, text, file, line, layout, time=prefix.group("time"), pid=ident_pid)
+        return _build(startup, text, file, line, layout, time=time, pid=ident_pid)
 
     return Record(
-        file=file, line=line, text=text, layout=layout, time=prefix.group("time"),
+        file=file, line=line, text=text, layout=layout, time=time,
         level=None, module=None, pid=int(ident_pid) if ident_pid else None, tid=None,
         source=None, source_line=None, peer=None, peer_kind=None, status=None,
         status_text=None, ah=None, message=rest, referer=None, codes=extract_codes(rest),
@@ -285,6 +336,7 @@ _CTIME = re.compile(
     r"[A-Z][a-z]{2} ([A-Z][a-z]{2}) ([ \d]?\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))? (\d{4})(?: [+-]\d{4})?$"
 )
 _ISO_TIME = re.compile(r"(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?")
+_UNIX_TIME = re.compile(r"(\d{9,11})(?:\.(\d{1,6}))?$")
 _SYSLOG_TIME = re.compile(r"([A-Z][a-z]{2}) +(\d{1,2}) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?$")
 _MONTHS = {name: number for number, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -308,7 +360,22 @@ def parse_time(text: str) -> datetime | None:
     ctime = _CTIME.match(text)
     if ctime:
         return _ctime_datetime(ctime)
-    return None
+
+    # journalctl short-full ("Fri 2026-12-04 19:32:39 UTC") and short-unix.
+    if text[3:4] == " " and text[8:9] == "-":
+        iso = _ISO_TIME.match(text, 4)
+        return _iso_datetime(iso) if iso else None
+    unix = _UNIX_TIME.match(text)
+    return _unix_datetime(unix) if unix else None
+
+
+def _unix_datetime(match: re.Match) -> datetime | None:
+    # The local time of this machine: httpd's own lines carry the server's local time too.
+    fraction = (match.group(2) or "0").ljust(6, "0")
+    try:
+        return datetime.fromtimestamp(int(match.group(1))).replace(microsecond=int(fraction))
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _ctime_datetime(match: re.Match) -> datetime | None:

@@ -92,6 +92,9 @@ EDGE_CASES = {
     "syslog": b"Dec  4 19:33:11 www httpd[4321]: [:error] [pid 4321] Bad remote server certificate: -8179\n",
     "journal-iso": b"2024-10-18T13:21:27+0000 www httpd[4321]: [:error] [pid 4321] Bad remote server certificate: -8179\n",
     "bracket-not-header": b"[Tue Jun 03 10:00:00 2014] [info] x\n[client 192.0.2.1] SSL Library Error: -8179 x\n",
+    "journal-cat": b"[:error] [pid 4321] SSL Library Error: -8179 x\n[Tue Jun 03 10:00:00 2014] [info] x\n",
+    "journal-monotonic": b"[ 4711.123456] www httpd[4321]: [:error] [pid 4321] Bad remote server certificate: -8179\n",
+    "rfc5424": b"<11>1 2024-10-18T13:21:27Z www httpd 4321 - - [:error] [pid 4321] Bad remote server certificate: -8179\n",
 }
 
 

@@ -273,3 +273,55 @@ def test_summary_labels_first_and_last_record():
     result = CliRunner().invoke(main, ["--color", "never"], input=lines)
 
     assert "First and last record: 2026-12-04 19:33:16.000001 to 2026-12-04 19:32:51.000001" in result.stdout
+
+
+def test_journal_cat_layout_has_no_time():
+    record = parse_line("[:error] [pid 4321:tid 4321] SSL Library Error: -8179 Certificate is signed by an unknown issuer")
+
+    assert record.layout == "payload"
+    assert record.time is None
+    assert record.level == "error"
+    assert record.pid == 4321
+    assert record.codes == (-8179,)
+
+
+def test_journal_monotonic_layout_has_no_time():
+    record = parse_line("[ 4711.123456] www httpd[4321]: [ssl:error] [pid 4321] AH02039: Certificate Verification: Error (10)")
+
+    assert record.layout == "journal-monotonic"
+    assert record.time is None
+    assert record.module == "ssl"
+    assert record.ah == "AH02039"
+
+
+def test_journal_short_full_layout():
+    record = parse_line("Fri 2024-10-18 13:21:27.500000 CEST www httpd[4321]: [:error] [pid 4321] Bad remote server certificate: -8179")
+
+    assert record.layout == "journal-full"
+    assert record.timestamp == datetime(2024, 10, 18, 13, 21, 27, 500000)
+    assert record.codes == (-8179,)
+
+
+def test_journal_short_unix_layout():
+    record = parse_line("1729257687.250000 www httpd[4321]: [:error] [pid 4321] Bad remote server certificate: -8179")
+
+    assert record.layout == "journal-unix"
+    assert record.timestamp == datetime.fromtimestamp(1729257687).replace(microsecond=250000)
+    assert record.pid == 4321
+
+
+def test_rfc5424_layout():
+    record = parse_line(
+        '<11>1 2024-10-18T13:21:27.123456+02:00 www httpd 4321 - [origin ip="192.0.2.1"] '
+        "[ssl:error] [pid 4321:tid 7] [client 192.0.2.10:51234] AH02039: Certificate Verification: Error (10)"
+    )
+
+    assert record.layout == "rfc5424"
+    assert record.timestamp == datetime(2024, 10, 18, 13, 21, 27, 123456)
+    assert record.tid == 7
+    assert record.peer == "192.0.2.10:51234"
+
+
+def test_bracketed_text_without_level_is_no_record():
+    assert parse_line("[client 192.0.2.10] some program output") is None
+    assert parse_line("[ 12.5] not a journal line") is None

@@ -5,6 +5,7 @@ clients. Each has an expect.json with the codes in the log and whether it shows 
 """
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -106,3 +107,35 @@ def test_expired_server_cert_before_final_line():
 
     assert [finding.rule for finding in findings] == ["nss-server-cert-check-at-start"]
     assert findings[0].codes[0][0] == -8181
+
+
+def _header_and_payload(line: str) -> tuple[datetime, str]:
+    # "[Fri Dec 04 19:33:11.462185 2026] [:error] ..." -> its time and "[:error] ...".
+    stamp, payload = line[1:].split("] ", 1)
+    return datetime.strptime(stamp, "%a %b %d %H:%M:%S.%f %Y"), payload
+
+
+# The forms the same lines take in syslog files, journalctl output and custom formats.
+RELAYOUTS = {
+    "journal-cat": lambda when, payload: payload,
+    "journal-monotonic": lambda when, payload: f"[{when.timestamp() % 100000:12.6f}] www httpd[1]: {payload}",
+    "journal-full": lambda when, payload: f"{when:%a %Y-%m-%d %H:%M:%S.%f} UTC www httpd[1]: {payload}",
+    "journal-unix": lambda when, payload: f"{when.timestamp():.6f} www httpd[1]: {payload}",
+    "journal-iso": lambda when, payload: f"{when:%Y-%m-%dT%H:%M:%S.%f}+0000 www httpd[1]: {payload}",
+    "syslog": lambda when, payload: f"{when:%b %d %H:%M:%S} www httpd[1]: {payload}",
+    "rfc5424": lambda when, payload: f"<11>1 {when:%Y-%m-%dT%H:%M:%S.%f}Z www httpd 1 - - {payload}",
+}
+
+
+@pytest.mark.parametrize("layout", RELAYOUTS)
+@pytest.mark.parametrize("scenario", sorted(EXPECTED_RULES))
+def test_lab_log_in_other_layouts(scenario, layout, tmp_path):
+    lines = (LAB / f"{scenario}.log").read_text().splitlines()
+    path = tmp_path / f"{scenario}.log"
+    path.write_text("".join(RELAYOUTS[layout](*_header_and_payload(line)) + "\n" for line in lines))
+
+    original = {finding.rule: finding.count for finding in serious(analyse(LAB / f"{scenario}.log"))}
+    rewritten = {finding.rule: finding.count for finding in serious(analyse(path))}
+
+    assert rewritten == original
+    assert EXPECTED_RULES[scenario] in rewritten
