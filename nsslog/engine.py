@@ -32,6 +32,8 @@ MATCH_CACHE_SIZE = 4096
 
 _ERROR_RANK = LEVEL_RANK["error"]
 _RECORD = LineKind.RECORD.value
+# Kinds of index entries, which are also positions in the result of Analysis._matching.
+_STEP, _SEQUENCE, _PLAIN = 0, 1, 2
 _WARN_RANK = LEVEL_RANK["warn"]
 
 
@@ -75,10 +77,14 @@ class Analysis:
         self._disabled: set[str] = set()
         self._sequence_rules = [rule for rule in self.rules if rule.sequence]
         self._plain_rules = [rule for rule in self.rules if not rule.sequence]
-        self._sequence_index = MatcherIndex(self._sequence_rules, [rule.match for rule in self._sequence_rules])
-        self._plain_index = MatcherIndex(self._plain_rules, [rule.match for rule in self._plain_rules])
+        # One index over every matcher, each entry tagged with its kind, so that a record is
+        # looked up once: sequence steps, then sequence rules, then the other rules.
         steps = [(rule, number, step) for rule in self._sequence_rules for number, step in enumerate(rule.sequence)]
-        self._step_index = MatcherIndex(steps, [step for _, _, step in steps])
+        entries = ([(_STEP, entry) for entry in steps] + [(_SEQUENCE, rule) for rule in self._sequence_rules]
+                   + [(_PLAIN, rule) for rule in self._plain_rules])
+        matchers = ([step for _, _, step in steps] + [rule.match for rule in self._sequence_rules]
+                    + [rule.match for rule in self._plain_rules])
+        self._index = MatcherIndex(entries, matchers)
         # Last record matching each sequence step, by rule id, step and connection.
         self._steps: dict[tuple[str, int], dict[tuple, Record]] = {}
         # The finding that contains each stored sequence-step record, by (file, line), and
@@ -199,13 +205,13 @@ class Analysis:
         if cached is not None:
             return cached
 
-        steps = [entry for entry in self._step_index.candidates(record)
-                 if self._matches(entry[0], entry[2], record)]
-        sequence_rules = [rule for rule in self._sequence_index.candidates(record)
-                          if self._matches(rule, rule.match, record)]
-        plain_rules = [rule for rule in self._plain_index.candidates(record)
-                       if self._matches(rule, rule.match, record)]
-        result = (steps, sequence_rules, plain_rules)
+        result = ([], [], [])
+        for kind, entry in self._index.candidates(record):
+            if kind == _STEP:
+                if self._matches(entry[0], entry[2], record):
+                    result[_STEP].append(entry)
+            elif self._matches(entry, entry.match, record):
+                result[kind].append(entry)
 
         if len(self._match_cache) >= MATCH_CACHE_SIZE:
             self._match_cache.clear()
