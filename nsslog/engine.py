@@ -32,6 +32,7 @@ MATCH_CACHE_SIZE = 4096
 
 _ERROR_RANK = LEVEL_RANK["error"]
 _RECORD = LineKind.RECORD.value
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 # Kinds of index entries, which are also positions in the result of Analysis._matching.
 _STEP, _SEQUENCE, _PLAIN = 0, 1, 2
 _WARN_RANK = LEVEL_RANK["warn"]
@@ -93,7 +94,11 @@ class Analysis:
         # The finding most recently changed by each connection, with the record that did it.
         self._last_finding: dict[tuple, tuple[tuple[str, int | None], Record]] = {}
         self._since_prune = 0
-        self._match_cache: dict[tuple, tuple[list, list[Rule], list[Rule]]] = {}
+        # The current event of each finding and connection: its last record and the
+        # message shapes it has had.
+        self._events: dict[tuple, tuple[Record, set[str]]] = {}
+        # Whether _add counted the record it added last, or made it part of an event.
+        self._counted = True
         self._match_cache: dict[tuple, tuple[list, list[Rule], list[Rule]]] = {}
 
     # -- feeding -------------------------------------------------------------------
@@ -165,9 +170,10 @@ class Analysis:
         if changed:
             self._last_finding[_connection(record)] = (changed[0], record)
             if step_rules:
-                self._owner[(record.file, record.line)] = (changed[0], not joined)
+                self._owner[(record.file, record.line)] = (changed[0], not joined and self._counted)
         self._since_prune += 1
-        if self._since_prune >= PRUNE_EVERY or len(self._last_finding) > PRUNE_THRESHOLD:
+        if (self._since_prune >= PRUNE_EVERY or len(self._last_finding) > PRUNE_THRESHOLD
+                or len(self._events) > PRUNE_THRESHOLD):
             self._since_prune = 0
             self._prune(record)
         return changed
@@ -189,6 +195,8 @@ class Analysis:
 
         for connection in [key for key, (_, record) in self._last_finding.items() if stale(record)]:
             del self._last_finding[connection]
+        for slot in [slot for slot, (record, _) in self._events.items() if stale(record)]:
+            del self._events[slot]
         for slot in self._steps.values():
             for connection in [key for key, record in slot.items() if stale(record)]:
                 record = slot.pop(connection)
@@ -358,7 +366,9 @@ class Analysis:
         if state is None:
             state = self._findings[key] = _FindingState(rule, code, severity)
 
-        state.count += 1
+        self._counted = severity == "info" or not self._same_event(key, record)
+        if self._counted:
+            state.count += 1
         for item in (*earlier, record):
             for number in item.codes:
                 state.codes[number] = None
@@ -375,6 +385,24 @@ class Analysis:
             group = [item for item in earlier if item not in state.evidence] + [record]
             state.evidence.extend(group[:room])
         return key
+
+    def _same_event(self, key: tuple[str, int | None], record: Record) -> bool:
+        """Tell whether the record belongs to the event its connection last added to a finding.
+
+        One failure often gives several lines that one rule matches ("Read error -12176",
+        then "Re-negotiation handshake failed"). A record continues the event when it comes
+        within FOLLOW_UP_WINDOW on the same connection with a message, digits aside, that the
+        event has not had. A repeated message starts a new event.
+        """
+        slot = (key, _connection(record))
+        shape = record.message.translate(_NO_DIGITS)
+        event = self._events.get(slot)
+        if event is not None and shape not in event[1] and _within(event[0], record, FOLLOW_UP_WINDOW):
+            event[1].add(shape)
+            self._events[slot] = (record, event[1])
+            return True
+        self._events[slot] = (record, {shape})
+        return False
 
     # -- results -------------------------------------------------------------------
 

@@ -295,3 +295,22 @@ def test_step_state_is_pruned_without_findings():
     feed_all(analysis, lines)
 
     assert all(len(slot) < 25000 for slot in analysis._steps.values())
+
+
+EVENT_CASES = [
+    # (lines as (second, pid, message), severity, expected count)
+    ([("40.000001", 1, "boom read"), ("40.000100", 1, "boom handshake")], "error", 1),
+    ([("40.000001", 1, "boom 12"), ("40.000100", 1, "boom 13")], "error", 2),
+    ([("40.000001", 1, "boom read"), ("40.000100", 2, "boom handshake")], "error", 2),
+    ([("40.000001", 1, "boom read"), ("42.000001", 1, "boom handshake")], "error", 2),
+    ([("40.000001", 1, "boom read"), ("40.000100", 1, "boom handshake")], "info", 2),
+]
+
+
+def test_lines_of_one_event_count_once():
+    for lines, severity, count in EVENT_CASES:
+        rule = make_rule(severity=severity, match={"message": "boom"})
+        report = feed_all(Analysis([rule]), [line24(time, pid, "error", text) for time, pid, text in lines])
+
+        assert report.findings[0].count == count, (lines, severity)
+        assert len(report.findings[0].evidence) == 2

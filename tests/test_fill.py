@@ -66,7 +66,7 @@ def test_value_with_space_fills_quoted_only():
 
 def test_two_values_keep_placeholder():
     rule = make_rule(r"^Nickname '(?P<name>.+)'$", ['certutil -L -n "<name>"'])
-    lines = ["[Tue Jun 03 10:00:00 2014] [error] Nickname 'one'", "[Tue Jun 03 10:00:01 2014] [error] Nickname 'two'"]
+    lines = ["[Tue Jun 03 10:00:00 2014] [error] Nickname 'one'", "[Tue Jun 03 10:00:09 2014] [error] Nickname 'two'"]
     finding = analyse(lines, [rule]).findings[0]
 
     assert finding.count == 2
