@@ -159,7 +159,7 @@ class Analysis:
         changed = self._match_rules(record, sequence_rules)
         joined = False
         if not changed:
-            changed = self._join_previous(record)
+            changed = self._join_previous(record) or self._join_follow_up(record)
             joined = bool(changed)
         if not changed:
             changed = self._match_rules(record, plain_rules)
@@ -268,6 +268,28 @@ class Analysis:
         if len(state.evidence) < self.max_evidence:
             state.evidence.append(record)
         return [key]
+
+    def _join_follow_up(self, record: Record) -> list[tuple[str, int | None]]:
+        """Attach a record to the finding its connection changed last, as that rule's follow-up.
+
+        The record becomes evidence of the finding, with its codes, without being counted.
+        """
+        previous = self._last_finding.get(_connection(record))
+        if previous is None:
+            return []
+        key, context = previous
+        state = self._findings.get(key)
+        if state is None or state.rule is None or not state.rule.follow_ups:
+            return []
+
+        for matcher in state.rule.follow_ups:
+            if _within(context, record, matcher.window) and self._matches(state.rule, matcher, record):
+                for number in record.codes:
+                    state.codes[number] = None
+                if len(state.evidence) < self.max_evidence:
+                    state.evidence.append(record)
+                return [key]
+        return []
 
     def _take_over(self, earlier: list[Record], key) -> list[tuple[str, int | None]]:
         """Move sequence records out of the findings they were first counted in."""

@@ -173,7 +173,7 @@ def build_prefilter(rules: list[Rule]) -> Prefilter | None:
     caseless_used = False
 
     for position, rule in enumerate(prefilter.rules):
-        for matcher in (rule.match, *rule.sequence):
+        for matcher in (rule.match, *rule.sequence, *rule.follow_ups):
             literal_clauses = _matcher_clauses(matcher)
             if not literal_clauses:
                 return None

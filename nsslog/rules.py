@@ -28,8 +28,8 @@ SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 DEFAULT_WINDOW = 5.0
 
 _TOP_KEYS = {
-    "title", "severity", "priority", "match", "sequence", "cause", "fix", "references",
-    "known_problems", "examples",
+    "title", "severity", "priority", "match", "sequence", "follow_up", "cause", "fix",
+    "references", "known_problems", "examples",
 }
 _MATCH_KEYS = {"message", "codes", "levels", "min_level", "modules", "source", "ah"}
 _SEQUENCE_KEYS = _MATCH_KEYS | {"window"}
@@ -102,6 +102,9 @@ class Rule:
     known_problems: str
     examples: tuple[Example, ...]
     todo: tuple[Example, ...]
+    # Records that, soon after a record of this rule on the same connection, belong to the
+    # same event: they become evidence of its finding instead of matching other rules.
+    follow_ups: tuple[Matcher, ...] = ()
 
 
 def builtin_rules_dir() -> Path:
@@ -168,6 +171,10 @@ def build_rule(data: dict, rule_id: str, where: str) -> Rule:
         check.matcher(step, f"sequence[{index}]", _SEQUENCE_KEYS)
         for index, step in enumerate(check.table_list(data, "sequence"))
     )
+    follow_ups = tuple(
+        check.matcher(step, f"follow_up[{index}]", _SEQUENCE_KEYS)
+        for index, step in enumerate(check.table_list(data, "follow_up"))
+    )
     examples, todo = check.examples(check.table(data, "examples", required=True))
 
     return Rule(
@@ -184,6 +191,7 @@ def build_rule(data: dict, rule_id: str, where: str) -> Rule:
         known_problems=reflow(check.string(data, "known_problems")),
         examples=examples,
         todo=todo,
+        follow_ups=follow_ups,
     )
 
 

@@ -314,3 +314,33 @@ def test_lines_of_one_event_count_once():
 
         assert report.findings[0].count == count, (lines, severity)
         assert len(report.findings[0].evidence) == 2
+
+
+
+def follow_up_rules():
+    data = {
+        "title": "t", "severity": "error", "cause": "c", "match": {"message": "^verify error"},
+        "follow_up": [{"message": "^handshake failed$", "window": 1.0}],
+        "fix": {"text": "f"}, "examples": {"match": ["x"], "no_match": ["y"]},
+    }
+    return [build_rule(data, "verify", "verify.toml"), make_rule(rule_id="handshake", match={"message": "^handshake"})]
+
+
+def test_follow_up_joins_finding_of_its_connection():
+    report = feed_all(Analysis(follow_up_rules()), [
+        line24("40.000001", 1, "error", "verify error 20"),
+        line24("40.000200", 1, "error", "handshake failed"),
+    ])
+
+    assert [(finding.rule, finding.count) for finding in report.findings] == [("verify", 1)]
+    assert len(report.findings[0].evidence) == 2
+
+
+def test_follow_up_needs_same_connection_and_window():
+    report = feed_all(Analysis(follow_up_rules()), [
+        line24("40.000001", 1, "error", "verify error 20"),
+        line24("40.000200", 2, "error", "handshake failed"),
+        line24("43.000000", 1, "error", "handshake failed"),
+    ])
+
+    assert sorted((finding.rule, finding.count) for finding in report.findings) == [("handshake", 2), ("verify", 1)]

@@ -221,6 +221,15 @@ def test_post_handshake_auth_lines_are_one_event(results):
 
 
 @needs_apache
+def test_renegotiation_failure_joins_verification_error(results):
+    result = results["tls12-location-unknown-ca"]
+    finding = result.findings("ssl-client-cert-unknown-ca")[0]
+
+    assert any("AH02261" in item["text"] for item in finding["evidence"])
+    assert result.findings("ssl-renegotiation-failed") == []
+
+
+@needs_apache
 def test_key_mismatch_diagnosed(startup_failures):
     main_log, _, _ = startup_failures["key-mismatch"]
     rules = {item["rule"] for item in main_log["findings"]}
