@@ -7,7 +7,7 @@ rule arrives, because a sequence rule only looks back at earlier lines.
 
 There are three outputs.  On a terminal, a rich live view prints each new finding in
 full above a table of counts.  Elsewhere, and with ``--format jsonl``, JSON lines carry
-``{"event": "finding", ...}`` for a new finding or a changed count and
+``{"event": "finding", ...}`` for a new finding or a change to one and
 ``{"event": "summary", ...}`` at the end.  With ``--format json`` the JSON report of
 batch mode is printed once, at the end.
 """
