@@ -187,7 +187,8 @@ class Analysis:
         now = newest.timestamp
         if now is None:
             return
-        horizon = max([FOLLOW_UP_WINDOW, *(step.window for rule in self._sequence_rules for step in rule.sequence)])
+        windows = [step.window for rule in self.rules for step in (*rule.sequence, *rule.follow_ups)]
+        horizon = max([FOLLOW_UP_WINDOW, *windows])
 
         def stale(record: Record) -> bool:
             when = record.timestamp
@@ -376,9 +377,12 @@ class Analysis:
         for index, step in enumerate(rule.sequence):
             seen = self._steps.get((rule.id, index), {}).get(_connection(record))
             if seen is None or seen is record or not _within(seen, record, step.window):
+                if step.optional:
+                    continue
                 return None
             earlier.append(seen)
-        return earlier
+        # In log order, so that the evidence reads as the log does.
+        return sorted(earlier, key=lambda item: item.line)
 
     # -- aggregation ---------------------------------------------------------------
 

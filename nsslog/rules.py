@@ -32,7 +32,8 @@ _TOP_KEYS = {
     "references", "known_problems", "examples",
 }
 _MATCH_KEYS = {"message", "codes", "levels", "min_level", "modules", "source", "ah"}
-_SEQUENCE_KEYS = _MATCH_KEYS | {"window"}
+_SEQUENCE_KEYS = _MATCH_KEYS | {"window", "optional"}
+_FOLLOW_UP_KEYS = _MATCH_KEYS | {"window"}
 _FIX_KEYS = {"directives", "where", "commands", "text"}
 _EXAMPLE_KEYS = {"match", "no_match", "todo"}
 _TODO_KEYS = {"lines", "expect", "reason"}
@@ -64,6 +65,8 @@ class Matcher:
     source: Any = None
     ah: frozenset[str] = frozenset()
     window: float = DEFAULT_WINDOW
+    # A sequence step that need not be there: when it is, its record joins the finding.
+    optional: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +175,7 @@ def build_rule(data: dict, rule_id: str, where: str) -> Rule:
         for index, step in enumerate(check.table_list(data, "sequence"))
     )
     follow_ups = tuple(
-        check.matcher(step, f"follow_up[{index}]", _SEQUENCE_KEYS)
+        check.matcher(step, f"follow_up[{index}]", _FOLLOW_UP_KEYS)
         for index, step in enumerate(check.table_list(data, "follow_up"))
     )
     examples, todo = check.examples(check.table(data, "examples", required=True))
@@ -289,7 +292,14 @@ class _Checker:
             source=self.regex(table, "source", prefix),
             ah=frozenset(self.string_list(table, "ah", prefix)),
             window=self.number(table, "window", DEFAULT_WINDOW, prefix),
+            optional=self.boolean(table, "optional", prefix),
         )
+
+    def boolean(self, table: dict, key: str, prefix: str) -> bool:
+        value = table.get(key, False)
+        if not isinstance(value, bool):
+            self.fail(prefix + key, f"must be true or false, got {value!r}")
+        return value
 
     def levels(self, table: dict, prefix: str) -> tuple[str, ...]:
         levels = self.string_list(table, "levels", prefix)

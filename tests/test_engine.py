@@ -344,3 +344,20 @@ def test_follow_up_needs_same_connection_and_window():
     ])
 
     assert sorted((finding.rule, finding.count) for finding in report.findings) == [("handshake", 2), ("verify", 1)]
+
+
+def test_optional_step_joins_when_present():
+    rule = make_rule(match={"message": "failed"},
+                     sequence=[{"message": "context"}, {"message": "detail", "window": 1.0, "optional": True}])
+    without = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "debug", "context"),
+        line24("40.000100", 1, "error", "failed"),
+    ])
+    with_detail = feed_all(Analysis([rule]), [
+        line24("40.000001", 1, "debug", "detail"),
+        line24("40.000050", 1, "debug", "context"),
+        line24("40.000100", 1, "error", "failed"),
+    ])
+
+    assert [item.line for item in without.findings[0].evidence] == [1, 2]
+    assert [item.line for item in with_detail.findings[0].evidence] == [1, 2, 3]

@@ -1,4 +1,4 @@
-"""With the built-in rules, a renegotiation failure that a certificate problem caused joins its finding."""
+"""With the built-in rules, the lines one failure writes give one finding, with all of them as evidence."""
 
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ CASES = {
         "[Fri Dec 04 20:11:22.672849 2026] [ssl:error] [pid 7609:tid 7615] [client 127.0.0.1:40354] AH02039: Certificate Verification: Error (20): unable to get local issuer certificate",
         "[Fri Dec 04 20:11:22.673001 2026] [ssl:error] [pid 7609:tid 7615] [client 127.0.0.1:40354] AH02261: Re-negotiation handshake failed",
     ], [("ssl-client-cert-unknown-ca", 1)]),
+    # mod_nss 1.0.8 with NSSEnforceValidCerts on: its own line, the code, then the fatal line.
+    "mod_nss 1.0.8 server certificate": ([
+        "[Thu Jul 16 09:00:02 2015] [error] Certificate not verified: 'Server-Cert'",
+        "[Thu Jul 16 09:00:02 2015] [error] SSL Library Error: -8181 Certificate has expired",
+        "[Thu Jul 16 09:00:02 2015] [error] Unable to verify certificate 'Server-Cert'. Add \"NSSEnforceValidCerts off\" "
+        "to nss.conf so the server can start until the problem can be resolved.",
+    ], [("nss-server-cert-invalid-at-start", 1)]),
+    # OpenSSL 3 refusing a renegotiation under httpd 2.4: AH02261, then the library's reason.
+    "mod_ssl refused renegotiation": ([
+        "[Fri Oct 18 15:00:00.000001 2024] [ssl:error] [pid 4321:tid 7] [client 192.0.2.70:50500] AH02261: Re-negotiation handshake failed",
+        "[Fri Oct 18 15:00:00.000050 2024] [ssl:error] [pid 4321:tid 7] SSL Library Error: error:0A000153:SSL routines::no renegotiation",
+    ], [("ssl-renegotiation-refused", 1)]),
     # Without the certificate line before it, the renegotiation line is a finding of its own.
     "renegotiation line alone": ([
         "[Mon Jul 27 10:15:02 2009] [error] Re-negotiation handshake failed: Not accepted by client!?",
@@ -38,7 +50,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_renegotiation_failure_joins_cause(case):
+def test_one_failure_gives_one_finding(case):
     lines, expected = CASES[case]
     analysis = Analysis(RULES)
     for number, line in enumerate(lines, 1):

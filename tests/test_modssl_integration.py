@@ -230,6 +230,16 @@ def test_renegotiation_failure_joins_verification_error(results):
 
 
 @needs_apache
+def test_refused_renegotiation_is_one_finding(results):
+    result = results["tls12-location-refuses-renegotiation"]
+    finding = result.findings("ssl-renegotiation-refused")[0]
+
+    assert finding["count"] == 1
+    assert any("AH02261" in item["text"] for item in finding["evidence"])
+    assert result.findings("ssl-renegotiation-failed") == []
+
+
+@needs_apache
 def test_key_mismatch_diagnosed(startup_failures):
     main_log, _, _ = startup_failures["key-mismatch"]
     rules = {item["rule"] for item in main_log["findings"]}
