@@ -91,3 +91,5 @@ def test_database_path_fills_certutil():
 
     assert finding.rule == "nss-database-open-failed"
     assert "certutil -L -d sql:/etc/pki/nssdb" in finding.filled_fix().commands
+    # ls needs the directory without the database type prefix.
+    assert "ls -lZ /etc/pki/nssdb" in finding.filled_fix().commands
