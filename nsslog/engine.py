@@ -327,6 +327,8 @@ class Analysis:
                 return False
         if matcher.modules is not None and (record.module or "") not in matcher.modules:
             return False
+        if matcher.peers is not None and (record.peer_kind or "none") not in matcher.peers:
+            return False
         if matcher.source is not None and not self._search(rule, matcher.source, record.source or ""):
             return False
         if matcher.message is not None and not self._search(rule, matcher.message, record.message):

@@ -31,7 +31,9 @@ _TOP_KEYS = {
     "title", "severity", "priority", "match", "sequence", "follow_up", "cause", "fix",
     "references", "known_problems", "examples",
 }
-_MATCH_KEYS = {"message", "codes", "levels", "min_level", "modules", "source", "ah"}
+_MATCH_KEYS = {"message", "codes", "levels", "min_level", "modules", "source", "ah", "peer"}
+# The peer field of a record: [client ...], [remote ...] (a proxy back-end) or none.
+PEER_KINDS = ("client", "remote", "none")
 _SEQUENCE_KEYS = _MATCH_KEYS | {"window", "optional"}
 _FOLLOW_UP_KEYS = _MATCH_KEYS | {"window"}
 _FIX_KEYS = {"directives", "where", "commands", "text"}
@@ -64,6 +66,7 @@ class Matcher:
     modules: frozenset[str] | None = None
     source: Any = None
     ah: frozenset[str] = frozenset()
+    peers: frozenset[str] | None = None
     window: float = DEFAULT_WINDOW
     # A sequence step that need not be there: when it is, its record joins the finding.
     optional: bool = False
@@ -291,6 +294,7 @@ class _Checker:
             modules=frozenset(self.string_list(table, "modules", prefix)) if "modules" in table else None,
             source=self.regex(table, "source", prefix),
             ah=frozenset(self.string_list(table, "ah", prefix)),
+            peers=self.peers(table, prefix),
             window=self.number(table, "window", DEFAULT_WINDOW, prefix),
             optional=self.boolean(table, "optional", prefix),
         )
@@ -300,6 +304,15 @@ class _Checker:
         if not isinstance(value, bool):
             self.fail(prefix + key, f"must be true or false, got {value!r}")
         return value
+
+    def peers(self, table: dict, prefix: str) -> frozenset[str] | None:
+        if "peer" not in table:
+            return None
+        peers = self.string_list(table, "peer", prefix)
+        for peer in peers:
+            if peer not in PEER_KINDS:
+                self.fail(prefix + "peer", f"unknown peer kind {peer!r}; use {', '.join(PEER_KINDS)}")
+        return frozenset(peers)
 
     def levels(self, table: dict, prefix: str) -> tuple[str, ...]:
         levels = self.string_list(table, "levels", prefix)

@@ -65,6 +65,8 @@ BROKEN = [
                  "must be one of", id="unknown-severity"),
     pytest.param("bad-window", lambda text: text + "\n[[sequence]]\nmessage = 'x'\nwindow = -1\n",
                  "sequence[0].window", "must be a number", id="negative-window"),
+    pytest.param("bad-peer", lambda text: text.replace("[match]\n", "[match]\npeer = ['server']\n"),
+                 "match.peer", "unknown peer kind", id="unknown-peer"),
     pytest.param("bad-optional", lambda text: text + "\n[[sequence]]\nmessage = 'x'\noptional = 'yes'\n",
                  "sequence[0].optional", "must be true or false", id="optional-not-boolean"),
     pytest.param("optional-follow-up", lambda text: text + "\n[[follow_up]]\nmessage = 'x'\noptional = true\n",
