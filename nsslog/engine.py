@@ -93,6 +93,8 @@ class Analysis:
         self._owner: dict[tuple[str, int], tuple[tuple[str, int | None], bool]] = {}
         # The finding most recently changed by each connection, with the record that did it.
         self._last_finding: dict[tuple, tuple[tuple[str, int | None], Record]] = {}
+        # The same for findings that are not info: follow-ups look past routine lines.
+        self._last_event: dict[tuple, tuple[tuple[str, int | None], Record]] = {}
         self._since_prune = 0
         # The current event of each finding and connection: its last record and the
         # message shapes it has had.
@@ -169,6 +171,9 @@ class Analysis:
 
         if changed:
             self._last_finding[_connection(record)] = (changed[0], record)
+            state = self._findings.get(changed[0])
+            if state is not None and state.severity != "info":
+                self._last_event[_connection(record)] = (changed[0], record)
             if step_rules:
                 self._owner[(record.file, record.line)] = (changed[0], not joined and self._counted)
         self._since_prune += 1
@@ -196,6 +201,8 @@ class Analysis:
 
         for connection in [key for key, (_, record) in self._last_finding.items() if stale(record)]:
             del self._last_finding[connection]
+        for connection in [key for key, (_, record) in self._last_event.items() if stale(record)]:
+            del self._last_event[connection]
         for slot in [slot for slot, (record, _) in self._events.items() if stale(record)]:
             del self._events[slot]
         for slot in self._steps.values():
@@ -271,11 +278,11 @@ class Analysis:
         return [key]
 
     def _join_follow_up(self, record: Record) -> list[tuple[str, int | None]]:
-        """Attach a record to the finding its connection changed last, as that rule's follow-up.
+        """Attach a record to the error or warning finding its connection changed last, as a follow-up.
 
         The record becomes evidence of the finding, with its codes, without being counted.
         """
-        previous = self._last_finding.get(_connection(record))
+        previous = self._last_event.get(_connection(record))
         if previous is None:
             return []
         key, context = previous
@@ -471,8 +478,18 @@ def _iso_time(text: str | None) -> str | None:
 
 
 def _connection(record: Record) -> tuple:
-    # httpd 2.2 writes no pid, so the nearest earlier record of the same file is used.
+    # httpd 2.2 writes no pid. Its [client ...] field, where a line has one, separates the
+    # clients, and other lines go with the nearest earlier record of the same file.
+    if record.pid is None and record.peer_kind is not None:
+        return (record.file, None, None, _peer_host(record.peer))
     return (record.file, record.pid, record.tid)
+
+
+def _peer_host(peer: str | None) -> str | None:
+    # 2.2 writes the address alone, but a 2.4 payload without its pid field keeps the port.
+    if peer is None or peer.count(":") != 1:
+        return peer
+    return peer.split(":", 1)[0]
 
 
 def _within(earlier: Record, later: Record, window: float) -> bool:
