@@ -21,6 +21,8 @@ GENERIC_RULE = "nss-code"
 MAX_EVIDENCE = 6
 REGEX_TIMEOUT = 0.25
 FOLLOW_UP_WINDOW = 1.0
+# A repeated "SSL Library Error" line of the same event comes within microseconds.
+CODE_REPEAT_WINDOW = 0.01
 # Timeouts after which a rule is switched off, so one bad regex cannot stall a big log.
 MAX_TIMEOUTS = 3
 # Per-connection state older than every window is dropped when this many connections have
@@ -269,6 +271,9 @@ class Analysis:
         if state.severity == "info":
             return []
         if state.codes and not set(record.codes) <= set(state.codes):
+            return []
+        # mod_nss may repeat a code line at once; the same line again later is a new event.
+        if context.message == record.message and not _within(context, record, CODE_REPEAT_WINDOW):
             return []
 
         for number in record.codes:

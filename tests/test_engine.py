@@ -361,3 +361,15 @@ def test_optional_step_joins_when_present():
 
     assert [item.line for item in without.findings[0].evidence] == [1, 2]
     assert [item.line for item in with_detail.findings[0].evidence] == [1, 2, 3]
+
+
+def test_repeated_code_line_joins_only_at_once():
+    rule = make_rule(match={"message": "^SSL Library Error: -12285 "})
+    report = feed_all(Analysis([rule]), [
+        line24("42.101000", 1, "error", "SSL Library Error: -12285 Unable to find the certificate"),
+        line24("42.101050", 1, "error", "SSL Library Error: -12285 Unable to find the certificate"),
+        line24("42.409815", 1, "error", "SSL Library Error: -12285 Unable to find the certificate"),
+    ])
+
+    assert report.findings[0].count == 2
+    assert len(report.findings[0].evidence) == 3
