@@ -280,8 +280,10 @@ class Generator:
         injection = self.rng.choices(choices, weights)[0]
         pid = self._new_pid()
         when = self.clock.tick(INJECTION_GAP)
+        # The lines of one failure come from one connection, so they share the client.
+        fields = self._fields("")
         for entry in injection.lines:
-            out.write(self._render(layout, pid, entry, when, "") + "\n")
+            out.write(render(layout, pid, entry, when, fields) + "\n")
             when = self.clock.tick(0.000031)
         self.clock.tick(INJECTION_GAP)
 
@@ -292,9 +294,12 @@ class Generator:
 
     def _render(self, layout: str, pid: int, entry: tuple[str, str, str, str], when: datetime,
                 cipher: str) -> str:
-        fields = {"ip": f"192.0.2.{self.rng.randint(1, 254)}", "port": self.rng.randint(1024, 65535),
-                  "n": self.rng.randint(1, 999), "cipher": cipher}
-        return render(layout, pid, entry, when, fields)
+        return render(layout, pid, entry, when, self._fields(cipher))
+
+    def _fields(self, cipher: str) -> dict:
+        """Return a random client, port and child number."""
+        return {"ip": f"192.0.2.{self.rng.randint(1, 254)}", "port": self.rng.randint(1024, 65535),
+                "n": self.rng.randint(1, 999), "cipher": cipher}
 
     def _new_pid(self) -> int:
         # Process ids come back round as children are replaced; a pool of PID_POOL ids

@@ -65,7 +65,7 @@ def test_generated_log_same_report(generated, scanner):
 
 def test_generated_log_expected_findings(tmp_path):
     path = tmp_path / "error_log"
-    expected = generate.generate(path, 5_000, seed=3)
+    expected = generate.generate(path, 30_000, seed=3)
     report = fast_report(path.read_bytes(), scanner=SCANNERS[0])
     found = {generate_name(finding): finding["count"] for finding in report["findings"]}
     assert found == expected["findings"]
