@@ -273,7 +273,9 @@ class Analysis:
         if state.codes and not set(record.codes) <= set(state.codes):
             return []
         # mod_nss may repeat a code line at once; the same line again later is a new event.
-        if context.message == record.message and not _within(context, record, CODE_REPEAT_WINDOW):
+        # Times in whole seconds cannot tell the two apart, so there the line joins.
+        repeat = context.message == record.message and _subsecond(context) and _subsecond(record)
+        if repeat and not _within(context, record, CODE_REPEAT_WINDOW):
             return []
 
         for number in record.codes:
@@ -495,6 +497,10 @@ def _peer_host(peer: str | None) -> str | None:
     if peer is None or peer.count(":") != 1:
         return peer
     return peer.split(":", 1)[0]
+
+
+def _subsecond(record: Record) -> bool:
+    return record.time is not None and "." in record.time
 
 
 def _within(earlier: Record, later: Record, window: float) -> bool:

@@ -373,3 +373,17 @@ def test_repeated_code_line_joins_only_at_once():
 
     assert report.findings[0].count == 2
     assert len(report.findings[0].evidence) == 3
+
+
+def test_repeated_code_line_joins_across_whole_second():
+    # A syslog time has no fraction: 12:19:06 and 12:19:07 may be microseconds apart.
+    rule = make_rule(match={"message": "^Bad remote server certificate"})
+    lines = [
+        "Dec  4 12:19:06 www httpd[3218]: [:error] [pid 3218:tid 3218] Bad remote server certificate: -8179",
+        "Dec  4 12:19:06 www httpd[3218]: [:error] [pid 3218:tid 3218] SSL Library Error: -8179 Certificate is signed by an unknown issuer",
+        "Dec  4 12:19:07 www httpd[3218]: [:error] [pid 3218:tid 3218] SSL Library Error: -8179 Certificate is signed by an unknown issuer",
+    ]
+    report = feed_all(Analysis([rule]), lines)
+
+    assert [(finding.rule, finding.count) for finding in report.findings] == [("test-rule", 1)]
+    assert len(report.findings[0].evidence) == 3
