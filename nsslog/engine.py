@@ -218,7 +218,7 @@ class Analysis:
         Matching depends only on the fields in the key, and busy logs repeat the same
         messages many times, so results are kept for recent messages.
         """
-        key = (record.message, record.level, record.module, record.source, record.ah)
+        key = (record.message, record.level, record.module, record.source, record.ah, record.peer_kind)
         cached = self._match_cache.get(key)
         if cached is not None:
             return cached

@@ -387,3 +387,13 @@ def test_repeated_code_line_joins_across_whole_second():
 
     assert [(finding.rule, finding.count) for finding in report.findings] == [("test-rule", 1)]
     assert len(report.findings[0].evidence) == 3
+
+
+def test_peer_condition_holds_for_repeated_message():
+    rule = make_rule(match={"message": "^SSL Proxy connect failed$", "peer": ["remote"]})
+    report = feed_all(Analysis([rule]), [
+        "[Fri Oct 18 13:24:00.000001 2024] [ssl:info] [pid 1:tid 1] [remote 198.51.100.7:8443] SSL Proxy connect failed",
+        "[Fri Oct 18 13:24:05.000001 2024] [ssl:info] [pid 2:tid 2] [client 192.0.2.10:51234] SSL Proxy connect failed",
+    ])
+
+    assert [item.line for item in report.findings[0].evidence] == [1]
