@@ -40,6 +40,7 @@ _FIX_KEYS = {"directives", "where", "commands", "text"}
 _EXAMPLE_KEYS = {"match", "no_match", "todo"}
 _TODO_KEYS = {"lines", "expect", "reason"}
 _ID_PATTERN = regex.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_GROUP_NAME = regex.compile(r"\(\?P?<([A-Za-z_]\w*)>")
 
 
 class RuleError(Exception):
@@ -270,9 +271,17 @@ class _Checker:
         if not pattern:
             return None
         try:
-            return regex.compile(pattern)
+            compiled = regex.compile(pattern)
         except regex.error as error:
             self.fail(prefix + key, f"invalid regular expression {pattern!r}: {error}")
+
+        # The regex module allows one group name twice, but each name fills one placeholder,
+        # and the fast scan reads patterns with Python's re parser, which rejects it.
+        names = _GROUP_NAME.findall(pattern)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            self.fail(prefix + key, f"group name {repeated[0]!r} is used twice; give each named group its own name")
+        return compiled
 
     def matcher(self, table: dict, name: str, allowed: set[str]) -> Matcher:
         prefix = name + "."

@@ -67,6 +67,8 @@ BROKEN = [
                  "sequence[0].window", "must be a number", id="negative-window"),
     pytest.param("bad-peer", lambda text: text.replace("[match]\n", "[match]\npeer = ['server']\n"),
                  "match.peer", "unknown peer kind", id="unknown-peer"),
+    pytest.param("same-group", lambda text: text.replace("'^a+$'", "'^(?P<x>a)|(?P<x>b)$'"), "match.message",
+                 "group name 'x' is used twice", id="group-name-twice"),
     pytest.param("bad-optional", lambda text: text + "\n[[sequence]]\nmessage = 'x'\noptional = 'yes'\n",
                  "sequence[0].optional", "must be true or false", id="optional-not-boolean"),
     pytest.param("optional-follow-up", lambda text: text + "\n[[follow_up]]\nmessage = 'x'\noptional = true\n",
