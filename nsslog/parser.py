@@ -371,11 +371,15 @@ def parse_time(text: str) -> datetime | None:
     return _unix_datetime(unix) if unix else None
 
 
+def _microseconds(fraction: str | None) -> int:
+    """Return the microseconds of a fraction of a second given as its digits ("5" is 500000)."""
+    return int((fraction or "0")[:6].ljust(6, "0"))
+
+
 def _unix_datetime(match: re.Match) -> datetime | None:
     # The local time of this machine: httpd's own lines carry the server's local time too.
-    fraction = (match.group(2) or "0").ljust(6, "0")
     try:
-        return datetime.fromtimestamp(int(match.group(1))).replace(microsecond=int(fraction))
+        return datetime.fromtimestamp(int(match.group(1))).replace(microsecond=_microseconds(match.group(2)))
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -385,19 +389,17 @@ def _ctime_datetime(match: re.Match) -> datetime | None:
     month = _MONTHS.get(match.group(1))
     if month is None:
         return None
-    fraction = (match.group(6) or "0").ljust(6, "0")
     try:
         return datetime(int(match.group(7)), month, int(match.group(2)), int(match.group(3)),
-                        int(match.group(4)), int(match.group(5)), int(fraction))
+                        int(match.group(4)), int(match.group(5)), _microseconds(match.group(6)))
     except ValueError:
         return None
 
 
 def _iso_datetime(match: re.Match) -> datetime | None:
     year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
-    fraction = (match.group(7) or "0")[:6].ljust(6, "0")
     try:
-        return datetime(year, month, day, hour, minute, second, int(fraction))
+        return datetime(year, month, day, hour, minute, second, _microseconds(match.group(7)))
     except ValueError:
         return None
 
@@ -406,9 +408,8 @@ def _syslog_datetime(match: re.Match) -> datetime | None:
     month = _MONTHS.get(match.group(1))
     if month is None:
         return None
-    fraction = (match.group(6) or "0").ljust(6, "0")
     parts = (month, int(match.group(2)), int(match.group(3)), int(match.group(4)),
-             int(match.group(5)), int(fraction))
+             int(match.group(5)), _microseconds(match.group(6)))
 
     # syslog and journalctl's short form carry no year: take the latest year that does not
     # put the line in the future, as syslog readers do.
