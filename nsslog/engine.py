@@ -21,7 +21,7 @@ GENERIC_RULE = "nss-code"
 MAX_EVIDENCE = 6
 REGEX_TIMEOUT = 0.25
 FOLLOW_UP_WINDOW = 1.0
-# A repeated "SSL Library Error" line of the same event comes within microseconds.
+# mod_nss 1.0.14 repeats an "SSL Library Error" line of one event within microseconds.
 CODE_REPEAT_WINDOW = 0.01
 # Timeouts after which a rule is switched off, so one bad regex cannot stall a big log.
 MAX_TIMEOUTS = 3
@@ -272,16 +272,13 @@ class Analysis:
             return []
         if state.codes and not set(record.codes) <= set(state.codes):
             return []
-        # mod_nss may repeat a code line at once; the same line again later is a new event.
+        # mod_nss may repeat a code line at once, while the same line later is a new event.
         # Times in whole seconds cannot tell the two apart, so there the line joins.
         repeat = context.message == record.message and _subsecond(context) and _subsecond(record)
         if repeat and not _within(context, record, CODE_REPEAT_WINDOW):
             return []
 
-        for number in record.codes:
-            state.codes[number] = None
-        if len(state.evidence) < self.max_evidence:
-            state.evidence.append(record)
+        self._attach(state, record)
         return [key]
 
     def _join_follow_up(self, record: Record) -> list[tuple[str, int | None]]:
@@ -299,12 +296,16 @@ class Analysis:
 
         for matcher in state.rule.follow_ups:
             if _within(context, record, matcher.window) and self._matches(state.rule, matcher, record):
-                for number in record.codes:
-                    state.codes[number] = None
-                if len(state.evidence) < self.max_evidence:
-                    state.evidence.append(record)
+                self._attach(state, record)
                 return [key]
         return []
+
+    def _attach(self, state: _FindingState, record: Record) -> None:
+        """Add a joined record's codes to a finding and keep it as evidence, without counting it."""
+        for number in record.codes:
+            state.codes[number] = None
+        if len(state.evidence) < self.max_evidence:
+            state.evidence.append(record)
 
     def _take_over(self, earlier: list[Record], key) -> list[tuple[str, int | None]]:
         """Move sequence records out of the findings they were first counted in."""
