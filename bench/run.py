@@ -208,7 +208,7 @@ def target_lines(results: dict[int, tuple[Measure, Measure]], starts: list[tuple
         ratio = nsslog.seconds / grep.seconds
         checks.append(("1M lines in at most 8x grep -cE", f"{ratio:.0f}x", ratio <= 8))
     for lines, (nsslog, _) in sorted(results.items()):
-        # The target is in MB (10^6 bytes); ru_maxrss was converted to MiB.
+        # The target is in MB (10^6 bytes), and rss_mib is in MiB.
         megabytes = nsslog.rss_mib * 1.048576
         checks.append((f"{lines:,} lines: peak RSS at most 40 MB ({nsslog.rss_mib:.1f} MiB)",
                        f"{megabytes:.1f} MB", megabytes <= 40))

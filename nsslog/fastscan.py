@@ -205,7 +205,7 @@ def _matcher_clauses(matcher: Matcher) -> list[list[tuple[bytes, bool]]]:
     """Return a matcher's clauses as (pattern, caseless) atoms, weak ones left out."""
     clauses = []
     for literals in matcher_literals(matcher):
-        # Any part of a required literal is required too; a short head keeps the scan
+        # Any part of a required literal is required too, so a short head keeps the scan
         # database small.
         heads = (literal.text.encode("utf-8")[:MAX_LITERAL_BYTES] for literal in literals)
         clauses.append([(re.escape(head), literal.caseless) for head, literal in zip(heads, literals)])
@@ -271,8 +271,8 @@ def regex_clauses(pattern: str) -> list[list[Literal]] | None:
     """Return clauses that every match of the regex satisfies, strongest first, or None.
 
     The pattern is read with Python's re parser. A clause is a set of literals one of which
-    every match contains; a match satisfies every clause. Several clauses of one regex let the
-    scan skip lines that contain one of its literals but not the others.
+    every match contains, and a match satisfies every clause. Several clauses of one regex let
+    the scan skip lines that contain one of its literals but not the others.
     """
     if _REGEX_ONLY.search(pattern):
         return None
@@ -358,7 +358,7 @@ def _either(branches, caseless: bool) -> list[list[tuple[str, bool]]]:
 
 
 def _strength(option: list[tuple[str, bool]]) -> tuple[int, int]:
-    # The shortest alternative bounds how selective a clause is; fewer is better.
+    # The shortest alternative bounds how selective a clause is, and fewer alternatives are better.
     return (min(len(text) for text, _ in option), -len(option))
 
 

@@ -326,7 +326,7 @@ def follow_up_rules():
     return [build_rule(data, "verify", "verify.toml"), make_rule(rule_id="handshake", match={"message": "^handshake"})]
 
 
-def test_follow_up_joins_finding_of_its_connection():
+def test_follow_up_joins_connection_finding():
     report = feed_all(Analysis(follow_up_rules()), [
         line24("40.000001", 1, "error", "verify error 20"),
         line24("40.000200", 1, "error", "handshake failed"),
@@ -336,7 +336,7 @@ def test_follow_up_joins_finding_of_its_connection():
     assert len(report.findings[0].evidence) == 2
 
 
-def test_follow_up_needs_same_connection_and_window():
+def test_follow_up_needs_connection_and_window():
     report = feed_all(Analysis(follow_up_rules()), [
         line24("40.000001", 1, "error", "verify error 20"),
         line24("40.000200", 2, "error", "handshake failed"),
@@ -363,7 +363,7 @@ def test_optional_step_joins_when_present():
     assert [item.line for item in with_detail.findings[0].evidence] == [1, 2, 3]
 
 
-def test_repeated_code_line_joins_only_at_once():
+def test_code_repeat_joins_only_at_once():
     rule = make_rule(match={"message": "^SSL Library Error: -12285 "})
     report = feed_all(Analysis([rule]), [
         line24("42.101000", 1, "error", "SSL Library Error: -12285 Unable to find the certificate"),
@@ -375,7 +375,7 @@ def test_repeated_code_line_joins_only_at_once():
     assert len(report.findings[0].evidence) == 3
 
 
-def test_repeated_code_line_joins_across_whole_second():
+def test_code_repeat_joins_across_second():
     # A syslog time has no fraction: 12:19:06 and 12:19:07 may be microseconds apart.
     rule = make_rule(match={"message": "^Bad remote server certificate"})
     lines = [
@@ -389,7 +389,7 @@ def test_repeated_code_line_joins_across_whole_second():
     assert len(report.findings[0].evidence) == 3
 
 
-def test_peer_condition_holds_for_repeated_message():
+def test_peer_condition_survives_match_cache():
     rule = make_rule(match={"message": "^SSL Proxy connect failed$", "peer": ["remote"]})
     report = feed_all(Analysis([rule]), [
         "[Fri Oct 18 13:24:00.000001 2024] [ssl:info] [pid 1:tid 1] [remote 198.51.100.7:8443] SSL Proxy connect failed",

@@ -193,7 +193,7 @@ def test_regex_clauses(pattern, clauses):
     assert sorted(sorted(literal.text for literal in clause) for clause in found) == sorted(map(sorted, clauses))
 
 
-def test_line_with_one_required_literal_is_skipped():
+def test_line_missing_clause_is_skipped():
     rule = build_rule(_rule_data({"message": "will force (?:quick )?renegotiation$"}), "force", "force.toml")
     prefilter = fastscan.build_prefilter([rule])
     scanner = fastscan.make_scanner(prefilter, "re")
